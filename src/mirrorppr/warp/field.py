@@ -1,0 +1,176 @@
+"""Dense backward displacement fields and the remap that applies them.
+
+A :class:`Field` stores, for an image of size (W, H), the displacement ``d`` such that
+output pixel x samples the input at ``x + d(x)``. It is kept at a working resolution
+(a downscaled "image" of the displacement, pixel-centre aligned like ``cv2.resize``)
+and upsampled only where it is non-zero, so a 24 MP photo costs what its edited region
+costs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Displacements below this (pixels) count as "nothing moved".
+STILL = 1e-3
+
+
+@dataclass
+class Field:
+    """Backward displacement ``d`` (h, w, 2) float32 for an image of ``size`` (W, H)."""
+
+    d: np.ndarray
+    size: tuple[int, int]
+
+    @classmethod
+    def zeros(cls, size: tuple[int, int], working: int = 512) -> "Field":
+        w, h = _working_shape(size, working)
+        return cls(np.zeros((h, w, 2), np.float32), tuple(size))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.d.shape[1], self.d.shape[0]
+
+    @property
+    def unit(self) -> np.ndarray:
+        """Image pixels per working cell along (x, y)."""
+        return np.array([self.size[0] / self.d.shape[1], self.size[1] / self.d.shape[0]])
+
+    def magnitude(self) -> np.ndarray:
+        return np.hypot(self.d[..., 0], self.d[..., 1])
+
+    def is_zero(self) -> bool:
+        return not bool((np.abs(self.d) > STILL).any())
+
+    def scaled(self, k: float) -> "Field":
+        return Field((self.d * np.float32(k)).astype(np.float32), self.size)
+
+    def resampled(self, working: tuple[int, int]) -> "Field":
+        """Same field at another working resolution (w, h)."""
+        if working == self.shape:
+            return self
+        return Field(cv2.resize(self.d, working, interpolation=cv2.INTER_LINEAR), self.size)
+
+    def for_size(self, size: tuple[int, int]) -> "Field":
+        """The field for the same content at another image size (vectors rescaled)."""
+        k = np.array([size[0] / self.size[0], size[1] / self.size[1]], np.float32)
+        return Field(self.d * k, tuple(size))
+
+    def sample(self, pts: np.ndarray) -> np.ndarray:
+        """Displacement at image points (N, 2), bilinear."""
+        pts = np.asarray(pts, np.float64)
+        g = (pts + 0.5) / self.unit - 0.5
+        gx = np.clip(g[:, 0], 0, self.d.shape[1] - 1)
+        gy = np.clip(g[:, 1], 0, self.d.shape[0] - 1)
+        x0 = np.clip(np.floor(gx).astype(int), 0, self.d.shape[1] - 2 if self.d.shape[1] > 1 else 0)
+        y0 = np.clip(np.floor(gy).astype(int), 0, self.d.shape[0] - 2 if self.d.shape[0] > 1 else 0)
+        x1 = np.minimum(x0 + 1, self.d.shape[1] - 1)
+        y1 = np.minimum(y0 + 1, self.d.shape[0] - 1)
+        fx = (gx - x0)[:, None]
+        fy = (gy - y0)[:, None]
+        d = self.d
+        return ((d[y0, x0] * (1 - fx) + d[y0, x1] * fx) * (1 - fy)
+                + (d[y1, x0] * (1 - fx) + d[y1, x1] * fx) * fy)
+
+    def then(self, other: "Field") -> "Field":
+        """The field of applying ``self`` first, then ``other`` (same size and grid).
+
+        out(x) = self_img(x + o(x)) = in(x + o(x) + s(x + o(x))).
+        """
+        other = other.resampled(self.shape) if other.shape != self.shape else other
+        h, w = self.d.shape[:2]
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        u = self.unit.astype(np.float32)
+        mx = gx + other.d[..., 0] / u[0]
+        my = gy + other.d[..., 1] / u[1]
+        s_at = cv2.remap(self.d, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return Field((other.d + s_at).astype(np.float32), self.size)
+
+    def inverted(self, iterations: int = 20) -> "Field":
+        """Approximate inverse by fixed-point iteration: e(x) = -d(x + e(x))."""
+        h, w = self.d.shape[:2]
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        u = self.unit.astype(np.float32)
+        e = -self.d.copy()
+        for _ in range(iterations):
+            at = cv2.remap(self.d, gx + e[..., 0] / u[0], gy + e[..., 1] / u[1], cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+            e = -at
+        return Field(e.astype(np.float32), self.size)
+
+    def forward_points(self, pts: np.ndarray, iterations: int = 10) -> np.ndarray:
+        """Where points of the input image land in the output: solve y + d(y) = x."""
+        pts = np.asarray(pts, np.float64)
+        y = pts.copy()
+        for _ in range(iterations):
+            y = pts - self.sample(y)
+        return y
+
+    def bbox(self, pad: int = 2) -> tuple[int, int, int, int] | None:
+        """Image-pixel box (x0, y0, x1, y1) holding every non-zero displacement."""
+        moving = (np.abs(self.d) > STILL).any(axis=2)
+        if not moving.any():
+            return None
+        ys, xs = np.nonzero(moving)
+        u = self.unit
+        x0 = int(max(0, np.floor((xs.min() - 1) * u[0]) - pad))
+        y0 = int(max(0, np.floor((ys.min() - 1) * u[1]) - pad))
+        x1 = int(min(self.size[0], np.ceil((xs.max() + 2) * u[0]) + pad))
+        y1 = int(min(self.size[1], np.ceil((ys.max() + 2) * u[1]) + pad))
+        return x0, y0, x1, y1
+
+    def dense(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Per-pixel displacement (H, W, 2) float32, or just the part inside ``box``."""
+        W, H = self.size
+        if box is None:
+            box = (0, 0, W, H)
+        x0, y0, x1, y1 = box
+        u = self.unit.astype(np.float32)
+        xs = (np.arange(x0, x1, dtype=np.float32) + 0.5) / u[0] - 0.5
+        ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) / u[1] - 0.5
+        mx, my = np.meshgrid(xs, ys)
+        return cv2.remap(self.d, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def apply(self, pixels: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """Warp ``pixels`` (H, W, C; uint8/uint16; any channels) by this field.
+
+        Pixels outside the moving region are copied, so they stay bit-identical.
+        """
+        box = self.bbox()
+        out = pixels.copy()
+        if box is None:
+            return out
+        x0, y0, x1, y1 = box
+        d = self.dense(box)
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        region = remap(pixels, gx + d[..., 0], gy + d[..., 1], interpolation)
+        moved = (np.abs(d) > STILL).any(axis=2)
+        sub = out[y0:y1, x0:x1]
+        sub[moved] = region[moved]
+        return out
+
+
+def _working_shape(size: tuple[int, int], working: int) -> tuple[int, int]:
+    W, H = size
+    k = min(1.0, working / max(W, H))
+    return max(2, int(round(W * k))), max(2, int(round(H * k)))
+
+
+def remap(pixels: np.ndarray, mapx: np.ndarray, mapy: np.ndarray,
+          interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``cv2.remap`` for (H, W, C) arrays of any dtype/channel count, keeping the layout."""
+    c = pixels.shape[2]
+    src = pixels[..., 0] if c == 1 else pixels
+    if c > 4:
+        parts = [remap(pixels[..., i:i + 1], mapx, mapy, interpolation) for i in range(c)]
+        return np.concatenate(parts, axis=2)
+    out = cv2.remap(src, mapx.astype(np.float32), mapy.astype(np.float32), interpolation,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out[..., None] if out.ndim == 2 else out
+
+
+def working_shape(size: tuple[int, int], working: int) -> tuple[int, int]:
+    """(w, h) of a working grid whose long side is at most ``working``."""
+    return _working_shape(size, working)

@@ -16,7 +16,7 @@ def _rgb8(pixels: np.ndarray) -> np.ndarray:
 
 def edit_pixels(pixels: np.ndarray, recipe: Recipe, *, mode: str = "fast", face: Face | None = None,
                 backend: str | None = None, face_index: int | None = None, source: str = "image",
-                working: int = 768) -> np.ndarray:
+                working: int = 1024) -> np.ndarray:
     """Retouch an (H, W, C) array with ``recipe``; returns a new array of the same layout."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")

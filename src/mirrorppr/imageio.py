@@ -331,5 +331,21 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES and not path.name.startswith(".")
 
 
-__all__ = ["Photo", "read_image", "write_image", "encode_image", "load_rgb", "is_image_file",
-           "SUPPORTED_SUFFIXES", "DEFAULT_MAX_MEGAPIXELS", "ImageOps"]
+__all__ = ["Photo", "read_image", "write_image", "encode_image", "load_rgb", "is_image_file", "atomic_write_text",
+           "SUPPORTED_SUFFIXES", "DEFAULT_MAX_MEGAPIXELS"]
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write a text file atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

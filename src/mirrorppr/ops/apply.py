@@ -2,10 +2,13 @@
 
 Two paths share the same MLS solve:
 - :func:`apply_exact`: the paper's procedure (coarse grid, bilinear maps at full size,
-  remap, blend with the blurred hull mask, uint8 truncation) for reproducing its data;
+  remap, blend with the blurred hull mask, truncation to the integer type) for
+  reproducing its data;
 - :func:`geometry_field`: the same motion as a :class:`~mirrorppr.warp.Field` with the
   mask folded into the displacement, so several ops compose into one remap that keeps
   16-bit, alpha and untouched pixels exactly.
+Both solve the MLS only over the blend region's bounding box: a 24 MP photo costs what
+its face costs.
 """
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ import cv2
 import numpy as np
 
 from ..warp.field import Field, remap, working_shape
-from ..warp.mls import mls_grid_displacement
+from ..warp.mls import mls_similarity
 from .base import Geometry
 
+#: The LLW spec's grid step (pixels).
 GRID_STEP = 30
 
 
@@ -26,8 +30,24 @@ def spec_blur(size: tuple[int, int]) -> int:
 
 
 def _odd(k: float) -> int:
-    k = max(3, int(round(k)))
+    k = max(1, int(round(k)))
     return k + 1 if k % 2 == 0 else k
+
+
+def _kernel(geom: Geometry, size: tuple[int, int]) -> float:
+    return float(geom.blur if geom.blur is not None else spec_blur(size))
+
+
+def region_box(geom: Geometry, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """Pixel box (x0, y0, x1, y1) outside which the blurred mask is exactly zero."""
+    pts = np.vstack([np.asarray(r, float) for r in geom.regions])
+    pad = _kernel(geom, size) / 2 + 2
+    W, H = size
+    x0 = int(max(0, np.floor(pts[:, 0].min() - pad)))
+    y0 = int(max(0, np.floor(pts[:, 1].min() - pad)))
+    x1 = int(min(W, np.ceil(pts[:, 0].max() + pad) + 1))
+    y1 = int(min(H, np.ceil(pts[:, 1].max() + pad) + 1))
+    return None if x1 <= x0 or y1 <= y0 else (x0, y0, x1, y1)
 
 
 def blend_mask(geom: Geometry, size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
@@ -38,73 +58,132 @@ def blend_mask(geom: Geometry, size: tuple[int, int], scale: float = 1.0) -> np.
     for poly in geom.regions:
         hull = cv2.convexHull(np.round(np.asarray(poly) * scale).astype(np.int32))
         cv2.fillConvexPoly(m, hull, 1.0)
-    k = geom.blur if geom.blur is not None else spec_blur(size)
-    k = _odd(k * scale) if scale != 1.0 else _odd(k)
-    return cv2.GaussianBlur(m, (k, k), 0)
+    k = _odd(_kernel(geom, size) * scale)
+    return cv2.GaussianBlur(m, (k, k), 0) if k > 1 else m
 
 
 def _controls(geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    dst = np.vstack([geom.targets, geom.anchors])
-    src = np.vstack([geom.moving, geom.anchors])
-    return dst, src
+    return np.vstack([geom.targets, geom.anchors]), np.vstack([geom.moving, geom.anchors])
 
 
-def grid_displacement(geom: Geometry, size: tuple[int, int], step: int = GRID_STEP) -> np.ndarray:
-    dst, src = _controls(geom)
-    return mls_grid_displacement(dst, src, size[0], size[1], step=step)
+def _grid_step(geom: Geometry) -> float:
+    """Non-spec ops: a grid fine enough for the feature size (small faces)."""
+    pts = np.vstack([geom.moving, geom.anchors])
+    span = float(max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]), 1.0))
+    return float(np.clip(span / 24, 2.0, GRID_STEP))
 
 
-def displacement(geom: Geometry, size: tuple[int, int], work: tuple[int, int]) -> np.ndarray:
-    """The op's unmasked backward displacement (h, w, 2) at working size ``work``.
+def displacement_at(geom: Geometry, size: tuple[int, int], pts: np.ndarray) -> np.ndarray:
+    """Unmasked backward displacement (N, 2) at image points ``pts`` (N, 2).
 
-    Spec-grid ops reproduce the paper's upsampling: ``cv2.resize`` of the absolute grid
-    map (pixel-centre alignment on nodes that span [0, W]), which shifts content inside
-    the mask a little depending on position; other ops sample nodes where they lie.
+    Spec-grid ops reproduce the paper's upsampling: ``cv2.resize`` of the absolute map
+    from the grid ``linspace(0, W, W // 30 + 1)`` (pixel-centre alignment on nodes that
+    span [0, W]), which shifts content inside the mask slightly depending on position.
+    Other ops evaluate the MLS on a face-scaled grid, nodes where they lie.
     """
     W, H = size
-    w, h = work
-    g = grid_displacement(geom, size, step=max(GRID_STEP, int(np.ceil(max(W, H) / 200))))
-    gh, gw = g.shape[:2]
-    X = (np.arange(w) + 0.5) * W / w - 0.5
-    Y = (np.arange(h) + 0.5) * H / h - 0.5
+    x, y = pts[:, 0], pts[:, 1]
     if geom.spec_grid:
-        cx = np.clip((X + 0.5) * gw / W - 0.5, 0, gw - 1)
-        cy = np.clip((Y + 0.5) * gh / H - 0.5, 0, gh - 1)
+        gw, gh = W // GRID_STEP + 1, H // GRID_STEP + 1
+        gxs, gys = W / (gw - 1), H / (gh - 1)                # node spacing
+        fx = np.clip((x + 0.5) * gw / W - 0.5, 0, gw - 1)    # cv2.resize source coordinate
+        fy = np.clip((y + 0.5) * gh / H - 0.5, 0, gh - 1)
     else:
-        cx = np.clip(X * (gw - 1) / W, 0, gw - 1)
-        cy = np.clip(Y * (gh - 1) / H, 0, gh - 1)
-    mx, my = np.meshgrid(cx.astype(np.float32), cy.astype(np.float32))
-    d = cv2.remap(g.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if geom.spec_grid:
-        d[..., 0] += (mx * (W / (gw - 1)) - X[None, :]).astype(np.float32)
-        d[..., 1] += (my * (H / (gh - 1)) - Y[:, None]).astype(np.float32)
+        gxs = gys = _grid_step(geom)
+        fx = np.clip(x, 0, W) / gxs
+        fy = np.clip(y, 0, H) / gys
+    ix0, ix1 = int(np.floor(fx.min())), int(np.floor(fx.max())) + 2
+    iy0, iy1 = int(np.floor(fy.min())), int(np.floor(fy.max())) + 2
+    nx, ny = np.arange(ix0, ix1) * gxs, np.arange(iy0, iy1) * gys
+    gx, gy = np.meshgrid(nx, ny)
+    v = np.stack([gx.ravel(), gy.ravel()], 1)
+    dst, src = _controls(geom)
+    g = (mls_similarity(v, dst, src) - v).reshape(len(ny), len(nx), 2).astype(np.float32)
+    d = _bilinear(g, fx - ix0, fy - iy0)
+    if geom.spec_grid:  # the absolute map interpolates node positions, not the pixel's own
+        d[:, 0] += fx * gxs - x
+        d[:, 1] += fy * gys - y
     return d
 
 
+def _bilinear(g: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    h, w = g.shape[:2]
+    x0 = np.clip(np.floor(fx).astype(int), 0, w - 1)
+    y0 = np.clip(np.floor(fy).astype(int), 0, h - 1)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    ax, ay = (fx - x0)[:, None], (fy - y0)[:, None]
+    return ((g[y0, x0] * (1 - ax) + g[y0, x1] * ax) * (1 - ay)
+            + (g[y1, x0] * (1 - ax) + g[y1, x1] * ax) * ay).astype(np.float64)
+
+
+def displacement(geom: Geometry, size: tuple[int, int], work: tuple[int, int],
+                 box: tuple[int, int, int, int]) -> np.ndarray:
+    """:func:`displacement_at` for the working cells whose centres fall in ``box``:
+    an array (cells_y, cells_x, 2)."""
+    W, H = size
+    w, h = work
+    ux, uy = W / w, H / h
+    cx0, cy0 = int(box[0] / ux), int(box[1] / uy)
+    cx1, cy1 = int(np.ceil(box[2] / ux)), int(np.ceil(box[3] / uy))
+    X = (np.arange(cx0, cx1) + 0.5) * ux - 0.5
+    Y = (np.arange(cy0, cy1) + 0.5) * uy - 0.5
+    gx, gy = np.meshgrid(X, Y)
+    d = displacement_at(geom, size, np.stack([gx.ravel(), gy.ravel()], 1))
+    return d.reshape(len(Y), len(X), 2).astype(np.float32)
+
+
 def apply_exact(pixels: np.ndarray, geom: Geometry) -> np.ndarray:
-    """The paper's pixel procedure for one op: warp the whole image, blend with the
-    blurred hull mask, truncate to the integer type (as the paper's uint8 cast)."""
+    """The paper's pixel procedure for one op: warp, blend with the blurred hull mask,
+    truncate to the integer type (as the paper's uint8 cast)."""
     H, W = pixels.shape[:2]
-    if geom.is_identity:
+    box = region_box(geom, (W, H))
+    if geom.is_identity or box is None:
         return pixels.copy()
-    d = displacement(geom, (W, H), (W, H))
-    px, py = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    x0, y0, x1, y1 = box
+    d = displacement(geom, (W, H), (W, H), box)
+    px, py = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
     warped = remap(pixels, px + d[..., 0], py + d[..., 1]).astype(np.float32)
-    m = blend_mask(geom, (W, H))[..., None]
-    out = warped * m + pixels.astype(np.float32) * (1.0 - m)
+    m = blend_mask(geom, (W, H))[y0:y1, x0:x1, None]
+    out = pixels.copy()
+    blend = warped * m + pixels[y0:y1, x0:x1].astype(np.float32) * (1.0 - m)
     limit = 65535 if pixels.dtype == np.uint16 else 255
-    return np.clip(out, 0, limit).astype(pixels.dtype)
+    out[y0:y1, x0:x1] = np.clip(blend, 0, limit).astype(pixels.dtype)
+    return out
 
 
-def geometry_field(geom: Geometry, size: tuple[int, int], working: int = 768) -> Field:
+def geometry_field(geom: Geometry, size: tuple[int, int], working: int = 1024) -> Field:
     """The op's backward displacement with the blend mask folded in, as a Field."""
     w, h = working_shape(size, working)
-    if geom.is_identity:
-        return Field(np.zeros((h, w, 2), np.float32), tuple(size))
-    d = displacement(geom, size, (w, h))
-    m = blend_mask(geom, size, scale=w / size[0])
-    if m.shape != (h, w):
-        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+    field = np.zeros((h, w, 2), np.float32)
+    box = region_box(geom, size)
+    if geom.is_identity or box is None:
+        return Field(field, tuple(size))
+    ux, uy = size[0] / w, size[1] / h
+    cx0, cy0 = int(box[0] / ux), int(box[1] / uy)
+    d = displacement(geom, size, (w, h), box)
+    m = _mask_cells(geom, size, (w, h), box)
     d *= m[..., None]
     d[np.abs(d) < 1e-3] = 0.0
-    return Field(d.astype(np.float32), tuple(size))
+    field[cy0:cy0 + d.shape[0], cx0:cx0 + d.shape[1]] = d[: h - cy0, : w - cx0]
+    return Field(field, tuple(size))
+
+
+def _mask_cells(geom: Geometry, size, work, box) -> np.ndarray:
+    """The blend mask averaged onto the working cells inside ``box``."""
+    W, H = size
+    w, h = work
+    ux, uy = W / w, H / h
+    cx0, cy0 = int(box[0] / ux), int(box[1] / uy)
+    cx1, cy1 = int(np.ceil(box[2] / ux)), int(np.ceil(box[3] / uy))
+    # Rasterise at (up to) full resolution inside the box, then area-average to cells.
+    px0, py0 = int(cx0 * ux), int(cy0 * uy)
+    px1, py1 = min(W, int(np.ceil(cx1 * ux))), min(H, int(np.ceil(cy1 * uy)))
+    k = min(1.0, 1024 / max(px1 - px0, py1 - py0, 1))
+    m = np.zeros((max(1, int(round((py1 - py0) * k))), max(1, int(round((px1 - px0) * k)))), np.float32)
+    for poly in geom.regions:
+        hull = cv2.convexHull(np.round((np.asarray(poly) - [px0, py0]) * k).astype(np.int32))
+        cv2.fillConvexPoly(m, hull, 1.0)
+    kk = _odd(_kernel(geom, size) * k)
+    if kk > 1:
+        m = cv2.GaussianBlur(m, (kk, kk), 0, borderType=cv2.BORDER_CONSTANT)
+    return cv2.resize(m, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_AREA)

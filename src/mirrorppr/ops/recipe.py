@@ -119,7 +119,7 @@ class Recipe:
 
 
 def recipe_field(points: np.ndarray, recipe: Recipe, size: tuple[int, int],
-                 working: int = 768) -> tuple[Field, np.ndarray]:
+                 working: int = 1024) -> tuple[Field, np.ndarray]:
     """Fast mode: all ops composed into one backward field, plus the moved landmarks."""
     pts = np.asarray(points, np.float64)
     total: Field | None = None

@@ -1,0 +1,76 @@
+"""Exemplar analysis: (before, after) of one person -> an :class:`Operation`.
+
+1. find the face in the before photo (the after photo has the same framing);
+2. measure the dense motion between them (optical flow, zero where nothing changed);
+3. express it on the face-normalised grid;
+4. fit the operation library's strengths to it, keeping what the recipe leaves
+   unexplained as a residual field.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..imageio import Photo, read_image
+from ..landmarks import Face, find_face
+from .fit import fit_recipe
+from .flow import measure_flow
+from .normalize import Frame
+from .operation import Operation
+
+__all__ = ["analyze", "Operation"]
+
+#: Keep the LLW-only fit unless the full library explains this much more of the motion.
+PREFER_LLW_MARGIN = 0.05
+
+
+def _as_rgb(x, name: str) -> tuple[np.ndarray, str]:
+    if isinstance(x, Photo):
+        return x.rgb8(), str(x.path or name)
+    if isinstance(x, np.ndarray):
+        return Photo(x if x.ndim == 3 else x[..., None]).rgb8(), name
+    if isinstance(x, (str, os.PathLike)):
+        return read_image(x).rgb8(), str(x)
+    raise TypeError(f"{name}: expected a path, Photo or array, got {type(x).__name__}")
+
+
+def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_ops: int = 5,
+            face: Face | None = None, backend: str | None = None,
+            face_index: int | None = None) -> Operation:
+    """Infer the retouching operation that turns ``source`` into ``target``."""
+    t0 = time.perf_counter()
+    src, sname = _as_rgb(source, "source")
+    tgt, tname = _as_rgb(target, "target")
+    if src.shape[:2] != tgt.shape[:2]:
+        h, w = src.shape[:2]
+        th, tw = tgt.shape[:2]
+        if abs(th / tw - h / w) > 0.01:
+            raise InputError(f"{tname}: {tw}x{th} does not match the before photo {sname} ({w}x{h}); "
+                             "an exemplar is one photo before and after retouching")
+        tgt = cv2.resize(tgt, (w, h), interpolation=cv2.INTER_AREA if tw > w else cv2.INTER_CUBIC)
+    if face is None:
+        face = find_face(src, source=sname, backend=backend, index=face_index)
+    frame = Frame.of(face.points)
+    size = (src.shape[1], src.shape[0])
+    measure = measure_flow(src, tgt, face.box)
+    flow = measure.to_grid(frame)
+    fit = fit_recipe(face.points, size, flow, frame, families=families, max_ops=max_ops)
+    if "llw" in families and len(families) > 1:
+        # Prefer the paper's vocabulary when it explains the motion about as well.
+        simple = fit_recipe(face.points, size, flow, frame, families=("llw",), max_ops=max_ops)
+        if simple.explained >= fit.explained - PREFER_LLW_MARGIN:
+            fit = simple
+    residual = (flow - fit.predicted).astype(np.float32)
+    residual[(np.abs(flow) == 0).all(axis=2)] = 0.0
+    peak = float(np.hypot(flow[..., 0], flow[..., 1]).max())
+    confidence = fit.explained if peak > 0 else 1.0
+    meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),
+            "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
+            "seconds": round(time.perf_counter() - t0, 3)}
+    return Operation(recipe=fit.recipe, flow=flow, residual=residual,
+                     landmarks=frame.to_norm(face.points), explained=fit.explained,
+                     confidence=float(confidence), meta=meta)

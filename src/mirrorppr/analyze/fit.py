@@ -1,0 +1,231 @@
+"""Explaining a measured motion with the operation library: which ops, how strong.
+
+Each op's motion is evaluated on the exemplar's own landmarks, directly at the
+normalised grid's points (exact MLS, blend mask), in both directions at strength 100.
+A greedy non-negative selection picks the few ops that explain most of the measured
+flow, then a bounded non-linear least-squares refines their strengths (an op's motion
+is not exactly linear in its strength).
+
+Resampling nuisance. The paper's warp upsamples a coarse sampling map in a way that
+also shifts content inside each op's mask by a linear ramp, k * (x - x0), whose slope
+and zero depend on the resolution and framing the exemplar was edited at (the full
+photo, or an aligned crop pasted back). That shift does not scale with strength and is
+unknown for a given exemplar. The fit models it inside the masks of the selected ops,
+with the zero where an edit of this very photo puts it and either that edit's slope or
+a free one (kept only when it explains clearly more), and measures each op's own motion
+apart from it. Without this, a fit mistakes the ramp for extra ops or wrong strengths.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+from scipy.optimize import least_squares, lsq_linear
+
+from ..ops.apply import _kernel, _odd, displacement_at, region_box
+from ..ops.base import Geometry, Op, get_op, ops_in
+from ..ops.recipe import Recipe, Step
+from .normalize import Frame, grid_points, remap_points
+
+
+#: Largest nuisance ramp slope: an edit made at >= ~256 px working size.
+MAX_SLOPE = 0.15
+#: How much more of the motion a free-slope ramp must explain to be preferred.
+FREE_SLOPE_MARGIN = 0.03
+
+
+def _mask_at(geom: Geometry, size: tuple[int, int], v: np.ndarray, box) -> np.ndarray:
+    """Blend-mask values at image points ``v`` inside ``box``."""
+    x0, y0, x1, y1 = box
+    k = min(1.0, 512 / max(x1 - x0, y1 - y0))
+    m = np.zeros((max(1, int((y1 - y0) * k) + 1), max(1, int((x1 - x0) * k) + 1)), np.float32)
+    for poly in geom.regions:
+        hull = cv2.convexHull(np.round((np.asarray(poly) - [x0, y0]) * k).astype(np.int32))
+        cv2.fillConvexPoly(m, hull, 1.0)
+    kk = _odd(_kernel(geom, size) * k)
+    if kk > 1:
+        m = cv2.GaussianBlur(m, (kk, kk), 0, borderType=cv2.BORDER_CONSTANT)
+    return remap_points(m[..., None], (v[:, 0] - x0) * k, (v[:, 1] - y0) * k)[:, 0]
+
+
+def _grid_pixels(frame: Frame) -> tuple[np.ndarray, tuple[int, ...]]:
+    uv = grid_points()
+    return frame.to_pixels(uv.reshape(-1, 2)), uv.shape
+
+
+def op_grid(geom: Geometry, size: tuple[int, int], frame: Frame, with_mask: bool = False,
+            px: np.ndarray | None = None):
+    """An op's masked backward motion on the normalised grid (normalised units);
+    with ``with_mask`` also the mask values on the grid (flat). ``px`` evaluates at
+    those image points instead (flat result)."""
+    if px is None:
+        px, shape = _grid_pixels(frame)
+    else:
+        shape = (len(px), 2)
+    out = np.zeros((len(px), 2), np.float32)
+    mask = np.zeros(len(px), np.float32)
+    box = region_box(geom, size)
+    if box is not None:
+        x0, y0, x1, y1 = box
+        inside = (px[:, 0] >= x0) & (px[:, 0] < x1) & (px[:, 1] >= y0) & (px[:, 1] < y1)
+        if inside.any():
+            v = px[inside]
+            w = _mask_at(geom, size, v, box)
+            mask[inside] = w
+            if not geom.is_identity:
+                out[inside] = frame.vec_to_norm(displacement_at(geom, size, v) * w[:, None])
+    out = out.reshape(shape)
+    return (out, mask) if with_mask else out
+
+
+def _points_for(op: Op, points: np.ndarray) -> np.ndarray:
+    return np.round(points) if op.family == "llw" else points
+
+
+def _pure(geom: Geometry) -> Geometry:
+    return replace(geom, spec_grid=False) if geom.spec_grid else geom
+
+
+@dataclass
+class Fit:
+    recipe: Recipe
+    predicted: np.ndarray     # the recipe's motion on the grid (nuisance ramp included)
+    explained: float          # share of the measured motion's energy the fit explains
+    ramp_slope: float = 0.0   # slope of the resampling nuisance ramp (0.029 = 1024 px edit)
+
+
+class _Problem:
+    """Precomputed pieces of one fit: bases and nuisance ramps, on the grid points where
+    anything moves (measured or predicted by some op)."""
+
+    def __init__(self, points, size, measured, frame, families):
+        self.points, self.size, self.frame = points, size, frame
+        px_all, _ = _grid_pixels(frame)
+        m_all = measured.reshape(-1, 2)
+        self.ops: list[Op] = [op for fam in families for op in ops_in(fam)]
+        raw: dict[tuple[str, float], np.ndarray] = {}
+        masks: dict[str, np.ndarray] = {}
+        support = np.abs(m_all).max(axis=1) > 0
+        for op in self.ops:
+            for sign in (1.0, -1.0):
+                geom = op.geometry(_points_for(op, points), 100.0 * sign)
+                g, mask = op_grid(_pure(geom), size, frame, with_mask=True)
+                g = g.reshape(-1, 2)
+                if float((g * g).sum()) > 1e-12:
+                    raw[(op.name, sign)] = g
+                    support |= np.abs(g).max(axis=1) > 0
+                if geom.spec_grid and op.name not in masks and mask.any():
+                    masks[op.name] = mask
+        self.idx = np.nonzero(support)[0]
+        self.px = px_all[self.idx]
+        self.m = m_all[self.idx].reshape(-1).astype(np.float64)
+        self.basis = {k: g[self.idx].reshape(-1).astype(np.float64) for k, g in raw.items()}
+        # The ramp's zero: where the spec's full-photo grid puts it, (W - nodes) / 2.
+        W, H = size
+        zero = np.array([(W - (W // 30 + 1)) / 2.0, (H - (H // 30 + 1)) / 2.0])
+        rel = (self.px - zero) / 100.0
+        self.ramps = {n: frame.vec_to_norm(rel * mk[self.idx, None]).reshape(-1)
+                      for n, mk in masks.items()}
+        self.zero = zero
+
+    def nuisance(self, names) -> np.ndarray | None:
+        cols = [self.ramps[n] for n in names if n in self.ramps]
+        return np.sum(cols, axis=0)[:, None] if cols else None
+
+    def field(self, ops: list[Op], strengths) -> np.ndarray:
+        total = np.zeros(self.m.size)
+        for op, s in zip(ops, strengths):
+            if abs(s) < 1e-6:
+                continue
+            geom = _pure(op.geometry(_points_for(op, self.points), float(s)))
+            total += op_grid(geom, self.size, self.frame, px=self.px).reshape(-1)
+        return total
+
+
+def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, frame: Frame,
+               families: tuple[str, ...] = ("llw", "pro"), max_ops: int = 5,
+               min_gain: float = 0.02, min_strength: float = 4.0) -> Fit:
+    """Fit a recipe to ``measured`` (normalised grid motion of the exemplar)."""
+    energy = float((measured.astype(np.float64) ** 2).sum())
+    if energy < 1e-10:
+        return Fit(Recipe([]), np.zeros_like(measured), 1.0)
+    P = _Problem(np.asarray(points, float), size, measured, frame, families)
+    m = P.m
+    keys = list(P.basis)
+
+    def solve(sel: list[tuple[str, float]]):
+        names = [k[0] for k in sel]
+        cols = [P.basis[k] for k in sel]
+        nz = P.nuisance(names)
+        A = np.column_stack(cols + ([nz] if nz is not None else []))
+        n_ops = len(cols)
+        lo = np.r_[np.zeros(n_ops), [-np.inf] * (A.shape[1] - n_ops)]
+        hi = np.r_[np.ones(n_ops), [np.inf] * (A.shape[1] - n_ops)]
+        if nz is not None:     # the ramp slope is positive and small (1 / (nodes - 1))
+            lo[n_ops:], hi[n_ops:] = 0.0, MAX_SLOPE * 100
+        sol = lsq_linear(A, m, bounds=(lo, hi))
+        r = m - A @ sol.x
+        return sol.x, float(r @ r)
+
+    chosen: list[tuple[str, float]] = []
+    best_err = energy
+    coef = np.zeros(0)
+    while len(chosen) < max_ops:
+        used = {k[0] for k in chosen}
+        trials = []
+        for k in keys:
+            if k[0] in used:
+                continue
+            x, err = solve(chosen + [k])
+            trials.append((err, k, x))
+        if not trials:
+            break
+        err, k, x = min(trials, key=lambda t: t[0])
+        if best_err - err < min_gain * energy:
+            break
+        chosen.append(k)
+        best_err, coef = err, x
+    if not chosen:
+        return Fit(Recipe([]), np.zeros_like(measured), 0.0)
+
+    ops = [get_op(k[0]) for k in chosen]
+    n = len(ops)
+    s0 = np.array([100.0 * k[1] * c for k, c in zip(chosen, coef[:n])])
+    nz = P.nuisance([op.name for op in ops])
+    W = size[0]
+    direct = 100.0 / (W // 30)      # the slope of an edit made on this very photo
+
+    def refine(free_slope: bool):
+        def residual(p):
+            pred = P.field(ops, p[:n])
+            if nz is not None:
+                pred = pred + nz[:, 0] * (p[n] if free_slope else direct)
+            return pred - m
+        lo, hi, p0 = np.full(n, -100.0), np.full(n, 100.0), s0.copy()
+        if nz is not None and free_slope:
+            lo, hi = np.r_[lo, 0.0], np.r_[hi, MAX_SLOPE * 100]
+            p0 = np.r_[p0, coef[n] if len(coef) > n else direct]
+        p0 = np.clip(p0, lo + 1e-9, hi - 1e-9)
+        sol = least_squares(residual, p0, bounds=(lo, hi), diff_step=1e-3,
+                            x_scale=np.r_[np.full(n, 30.0), np.ones(len(p0) - n)], max_nfev=30)
+        p = sol.x.copy()
+        p[:n][np.abs(p[:n]) < min_strength] = 0.0
+        r = residual(p)
+        slope = (p[n] if free_slope else direct) / 100.0 if nz is not None else 0.0
+        return 1.0 - float(r @ r) / energy, p[:n], r + m, slope
+
+    fixed = refine(False)
+    free = refine(True) if nz is not None else fixed
+    # A free ramp can absorb real motion: use it only when it clearly explains more
+    # (an exemplar edited at another resolution, e.g. an aligned crop pasted back).
+    explained, strengths_all, pred, slope = free if free[0] > fixed[0] + FREE_SLOPE_MARGIN else fixed
+    explained = float(np.clip(explained, 0.0, 1.0))
+    keep = [i for i in range(n) if strengths_all[i] != 0.0]
+    ops = [ops[i] for i in keep]
+    strengths = [float(strengths_all[i]) for i in keep]
+    full = np.zeros(measured.size)
+    full.reshape(-1, 2)[P.idx] = pred.reshape(-1, 2)
+    order = np.argsort([-abs(s) for s in strengths])
+    recipe = Recipe([Step(ops[i].name, round(strengths[i], 1)) for i in order])
+    return Fit(recipe, full.reshape(measured.shape).astype(np.float32), explained, float(slope))

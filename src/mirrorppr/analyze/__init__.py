@@ -70,6 +70,7 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     confidence = fit.explained if peak > 0 else 1.0
     meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),
             "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
+            "ramp_slope": round(fit.ramp_slope, 5),
             "seconds": round(time.perf_counter() - t0, 3)}
     return Operation(recipe=fit.recipe, flow=flow, residual=residual,
                      landmarks=frame.to_norm(face.points), explained=fit.explained,

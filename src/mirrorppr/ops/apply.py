@@ -12,6 +12,8 @@ its face costs.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
@@ -151,8 +153,14 @@ def apply_exact(pixels: np.ndarray, geom: Geometry) -> np.ndarray:
     return out
 
 
-def geometry_field(geom: Geometry, size: tuple[int, int], working: int = 1024) -> Field:
-    """The op's backward displacement with the blend mask folded in, as a Field."""
+def geometry_field(geom: Geometry, size: tuple[int, int], working: int = 1024,
+                   spec: bool = False) -> Field:
+    """The op's backward displacement with the blend mask folded in, as a Field.
+
+    The spec's upsampling shift is left out unless ``spec`` (it is an artifact of the
+    paper's procedure, several pixels on small photos, not part of the edit)."""
+    if geom.spec_grid and not spec:
+        geom = replace(geom, spec_grid=False)
     w, h = working_shape(size, working)
     field = np.zeros((h, w, 2), np.float32)
     box = region_box(geom, size)

@@ -30,7 +30,7 @@ from .transport import transport
 EXACT_MAX_PIXELS = 8_000_000
 #: The auto engine adds the residual motion when the recipe leaves at least this share
 #: of the measured motion unexplained.
-RESIDUAL_SHARE = 0.15
+RESIDUAL_SHARE = 0.30
 
 
 @dataclass
@@ -77,11 +77,14 @@ def _recipe(op: Operation, opts: TransferOptions) -> Recipe:
     return op.recipe.scaled(opts.strength, opts.overrides).active()
 
 
-def _use_exact(recipe: Recipe, pixels: np.ndarray, opts: TransferOptions) -> bool:
+def _use_exact(op: Operation, recipe: Recipe, pixels: np.ndarray, opts: TransferOptions) -> bool:
+    """Exact (the paper's procedure) when asked, or in auto mode when the exemplar itself
+    shows that procedure's resampling ramp: then reproducing it is what the exemplar did."""
     if opts.mode != "auto":
         return opts.mode == "exact"
     llw = all(get_op(s.op).family == "llw" for s in recipe)
-    return llw and pixels.shape[0] * pixels.shape[1] <= EXACT_MAX_PIXELS
+    paper_made = float(op.meta.get("ramp_slope", 0.0)) > 0
+    return llw and paper_made and pixels.shape[0] * pixels.shape[1] <= EXACT_MAX_PIXELS
 
 
 def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, Field | None]:
@@ -89,7 +92,7 @@ def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, F
     recipe = _recipe(op, opts)
     if not len(recipe):
         return None, None
-    if _use_exact(recipe, pixels, opts):
+    if _use_exact(op, recipe, pixels, opts):
         return apply_recipe_exact(pixels, recipe, detect, points=face.points), None
     size = (pixels.shape[1], pixels.shape[0])
     f, _ = recipe_field(face.points, recipe, size, working_for(face, size))

@@ -19,13 +19,11 @@ from ..imageio import Photo, read_image
 from ..landmarks import Face, find_face
 from .fit import fit_recipe
 from .flow import measure_flow
-from .normalize import Frame
+from .normalize import Frame, face_weight
 from .operation import Operation
 
 __all__ = ["analyze", "Operation"]
 
-#: Keep the LLW-only fit unless the full library explains this much more of the motion.
-PREFER_LLW_MARGIN = 0.05
 
 
 def _as_rgb(x, name: str) -> tuple[np.ndarray, str]:
@@ -57,13 +55,10 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     frame = Frame.of(face.points)
     size = (src.shape[1], src.shape[0])
     measure = measure_flow(src, tgt, face.box)
-    flow = measure.to_grid(frame)
+    # Face edits only: motion beyond the face's surroundings (shoulders, waist, arms)
+    # needs body correspondence, which face landmarks cannot give.
+    flow = measure.to_grid(frame) * face_weight(frame.to_norm(face.points))[..., None]
     fit = fit_recipe(face.points, size, flow, frame, families=families, max_ops=max_ops)
-    if "llw" in families and len(families) > 1:
-        # Prefer the paper's vocabulary when it explains the motion about as well.
-        simple = fit_recipe(face.points, size, flow, frame, families=("llw",), max_ops=max_ops)
-        if simple.explained >= fit.explained - PREFER_LLW_MARGIN:
-            fit = simple
     residual = (flow - fit.predicted).astype(np.float32)
     residual[(np.abs(flow) == 0).all(axis=2)] = 0.0
     peak = float(np.hypot(flow[..., 0], flow[..., 1]).max())

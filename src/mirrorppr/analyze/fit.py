@@ -33,6 +33,8 @@ from .normalize import Frame, grid_points, remap_points
 MAX_SLOPE = 0.15
 #: How much more of the motion a free-slope ramp must explain to be preferred.
 FREE_SLOPE_MARGIN = 0.03
+#: Keep the preferred (LLW-only) fit unless the full library explains this much more.
+PREFER_MARGIN = 0.05
 
 
 def _mask_at(geom: Geometry, size: tuple[int, int], v: np.ndarray, box) -> np.ndarray:
@@ -130,6 +132,37 @@ class _Problem:
                                    for v in (rel, ex[None, :], ey[None, :])], axis=1)
                       for n, mk in masks.items()}
         self.zero = zero
+        # Gram matrix of every column, so each trial fit of the selection is a tiny solve.
+        self.keys = list(self.basis)
+        self.ramp_names = list(self.ramps)
+        Z = np.column_stack([self.basis[k] for k in self.keys]
+                            + [self.ramps[n][:, t] for n in self.ramp_names for t in range(3)]) if self.keys else np.zeros((len(self.m), 0))
+        self.G = Z.T @ Z
+        self.b = Z.T @ self.m
+        self.mm = float(self.m @ self.m)
+
+    def solve(self, sel: list[tuple[str, float]]) -> tuple[np.ndarray, float]:
+        """Bounded least squares of the measured motion on the selected op bases plus the
+        nuisance ramp of their masks: coefficients and residual energy."""
+        K = len(self.keys)
+        cols = [self.keys.index(k) for k in sel]
+        ramps = [self.ramp_names.index(k[0]) for k in sel if k[0] in self.ramps]
+        T = np.zeros((self.G.shape[0], len(cols) + (3 if ramps else 0)))
+        for j, c in enumerate(cols):
+            T[c, j] = 1.0
+        for r in ramps:
+            for t in range(3):
+                T[K + 3 * r + t, len(cols) + t] = 1.0
+        H = T.T @ self.G @ T
+        c = T.T @ self.b
+        n_ops = len(cols)
+        lo = np.r_[np.zeros(n_ops), [0.0, -50.0, -50.0] if ramps else []]
+        hi = np.r_[np.ones(n_ops), [MAX_SLOPE * 100, 50.0, 50.0] if ramps else []]
+        L = np.linalg.cholesky(H + np.eye(len(H)) * (1e-9 * max(1.0, float(np.trace(H)))))
+        rhs = np.linalg.solve(L, c)
+        x = lsq_linear(L.T, rhs, bounds=(lo, hi), method="bvls").x
+        err = self.mm - 2 * float(c @ x) + float(x @ H @ x)
+        return x, max(err, 0.0)
 
     def nuisance(self, names) -> np.ndarray | None:
         cols = [self.ramps[n] for n in names if n in self.ramps]
@@ -147,7 +180,8 @@ class _Problem:
 
 def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, frame: Frame,
                families: tuple[str, ...] = ("llw", "pro"), max_ops: int = 5,
-               min_gain: float = 0.004, min_strength: float = 4.0) -> Fit:
+               min_gain: float = 0.004, min_strength: float = 4.0,
+               prefer: tuple[str, ...] = ("llw",)) -> Fit:
     """Fit a recipe to ``measured`` (normalised grid motion of the exemplar)."""
     energy = float((measured.astype(np.float64) ** 2).sum())
     if energy < 1e-10:
@@ -156,87 +190,82 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
     m = P.m
     keys = list(P.basis)
 
-    def solve(sel: list[tuple[str, float]]):
-        names = [k[0] for k in sel]
-        cols = [P.basis[k] for k in sel]
-        nz = P.nuisance(names)
-        A = np.column_stack(cols + ([nz] if nz is not None else []))
-        n_ops = len(cols)
-        lo = np.r_[np.zeros(n_ops), [-np.inf] * (A.shape[1] - n_ops)]
-        hi = np.r_[np.ones(n_ops), [np.inf] * (A.shape[1] - n_ops)]
-        if nz is not None:     # slope positive and small (1 / (nodes - 1)); shifts bounded
-            lo[n_ops:], hi[n_ops:] = [0.0, -50.0, -50.0], [MAX_SLOPE * 100, 50.0, 50.0]
-        sol = lsq_linear(A, m, bounds=(lo, hi))
-        r = m - A @ sol.x
-        return sol.x, float(r @ r)
+    def _fit(keys: list[tuple[str, float]]) -> Fit:
+        chosen: list[tuple[str, float]] = []
+        best_err = energy
+        coef = np.zeros(0)
+        while len(chosen) < max_ops:
+            used = {k[0] for k in chosen}
+            trials = []
+            for k in keys:
+                if k[0] in used:
+                    continue
+                x, err = P.solve(chosen + [k])
+                trials.append((err, k, x))
+            if not trials:
+                break
+            err, k, x = min(trials, key=lambda t: t[0])
+            if best_err - err < min_gain * energy:
+                break
+            chosen.append(k)
+            best_err, coef = err, x
+        if not chosen:
+            return Fit(Recipe([]), np.zeros_like(measured), 0.0)
 
-    chosen: list[tuple[str, float]] = []
-    best_err = energy
-    coef = np.zeros(0)
-    while len(chosen) < max_ops:
-        used = {k[0] for k in chosen}
-        trials = []
-        for k in keys:
-            if k[0] in used:
-                continue
-            x, err = solve(chosen + [k])
-            trials.append((err, k, x))
-        if not trials:
-            break
-        err, k, x = min(trials, key=lambda t: t[0])
-        if best_err - err < min_gain * energy:
-            break
-        chosen.append(k)
-        best_err, coef = err, x
-    if not chosen:
-        return Fit(Recipe([]), np.zeros_like(measured), 0.0)
+        ops = [get_op(k[0]) for k in chosen]
+        n = len(ops)
+        s0 = np.array([100.0 * k[1] * c for k, c in zip(chosen, coef[:n])])
+        nz = P.nuisance([op.name for op in ops])
+        W = size[0]
+        direct = 100.0 / (W // 30)      # the slope of an edit made on this very photo
 
-    ops = [get_op(k[0]) for k in chosen]
-    n = len(ops)
-    s0 = np.array([100.0 * k[1] * c for k, c in zip(chosen, coef[:n])])
-    nz = P.nuisance([op.name for op in ops])
-    W = size[0]
-    direct = 100.0 / (W // 30)      # the slope of an edit made on this very photo
+        def refine(free_slope: bool | None):
+            """free_slope: None = no ramp, False = the direct slope, True = fitted."""
+            ramp = nz is not None and free_slope is not None
 
-    def refine(free_slope: bool | None):
-        """free_slope: None = no ramp, False = the direct slope, True = fitted."""
-        ramp = nz is not None and free_slope is not None
+            def residual(p):
+                pred = P.field(ops, p[:n])
+                if ramp:
+                    pred = pred + (nz @ p[n:n + 3] if free_slope else nz[:, 0] * direct)
+                return pred - m
+            lo, hi, p0 = np.full(n, -100.0), np.full(n, 100.0), s0.copy()
+            if nz is not None and free_slope:
+                lo, hi = np.r_[lo, 0.0, -50.0, -50.0], np.r_[hi, MAX_SLOPE * 100, 50.0, 50.0]
+                p0 = np.r_[p0, coef[n:n + 3] if len(coef) >= n + 3 else [direct, 0.0, 0.0]]
+            p0 = np.clip(p0, lo + 1e-9, hi - 1e-9)
+            sol = least_squares(residual, p0, bounds=(lo, hi), diff_step=1e-3,
+                                x_scale=np.r_[np.full(n, 30.0), np.full(len(p0) - n, 3.0)], max_nfev=30)
+            p = sol.x.copy()
+            p[:n][np.abs(p[:n]) < min_strength] = 0.0
+            r = residual(p)
+            slope = (p[n] if free_slope else direct) / 100.0 if ramp else 0.0
+            if free_slope and ramp and abs(p[n]) < 1e-9 and np.abs(p[n + 1:n + 3]).max() > 0:
+                slope = 1e-4       # a pure shift inside the masks: still the paper's procedure
+            return 1.0 - float(r @ r) / energy, p[:n], r + m, slope
 
-        def residual(p):
-            pred = P.field(ops, p[:n])
-            if ramp:
-                pred = pred + (nz @ p[n:n + 3] if free_slope else nz[:, 0] * direct)
-            return pred - m
-        lo, hi, p0 = np.full(n, -100.0), np.full(n, 100.0), s0.copy()
-        if nz is not None and free_slope:
-            lo, hi = np.r_[lo, 0.0, -50.0, -50.0], np.r_[hi, MAX_SLOPE * 100, 50.0, 50.0]
-            p0 = np.r_[p0, coef[n:n + 3] if len(coef) >= n + 3 else [direct, 0.0, 0.0]]
-        p0 = np.clip(p0, lo + 1e-9, hi - 1e-9)
-        sol = least_squares(residual, p0, bounds=(lo, hi), diff_step=1e-3,
-                            x_scale=np.r_[np.full(n, 30.0), np.full(len(p0) - n, 3.0)], max_nfev=30)
-        p = sol.x.copy()
-        p[:n][np.abs(p[:n]) < min_strength] = 0.0
-        r = residual(p)
-        slope = (p[n] if free_slope else direct) / 100.0 if ramp else 0.0
-        if free_slope and ramp and abs(p[n]) < 1e-9 and np.abs(p[n + 1:n + 3]).max() > 0:
-            slope = 1e-4       # a pure shift inside the masks: still the paper's procedure
-        return 1.0 - float(r @ r) / energy, p[:n], r + m, slope
+        # Simplest first: no ramp (a clean warp, e.g. a retoucher's liquify), then the ramp
+        # of the paper's procedure run on this very photo, then a free slope (an aligned crop
+        # pasted back). A richer model must explain clearly more to be kept.
+        best = refine(None)
+        if nz is not None:
+            for cand in (refine(False), refine(True)):
+                if cand[0] > best[0] + FREE_SLOPE_MARGIN:
+                    best = cand
+        explained, strengths_all, pred, slope = best
+        explained = float(np.clip(explained, 0.0, 1.0))
+        keep = [i for i in range(n) if strengths_all[i] != 0.0]
+        ops = [ops[i] for i in keep]
+        strengths = [float(strengths_all[i]) for i in keep]
+        full = np.zeros(measured.size)
+        full.reshape(-1, 2)[P.idx] = pred.reshape(-1, 2)
+        order = np.argsort([-abs(s) for s in strengths])
+        recipe = Recipe([Step(ops[i].name, round(strengths[i], 1)) for i in order])
+        return Fit(recipe, full.reshape(measured.shape).astype(np.float32), explained, float(slope))
 
-    # Simplest first: no ramp (a clean warp, e.g. a retoucher's liquify), then the ramp
-    # of the paper's procedure run on this very photo, then a free slope (an aligned crop
-    # pasted back). A richer model must explain clearly more to be kept.
-    best = refine(None)
-    if nz is not None:
-        for cand in (refine(False), refine(True)):
-            if cand[0] > best[0] + FREE_SLOPE_MARGIN:
-                best = cand
-    explained, strengths_all, pred, slope = best
-    explained = float(np.clip(explained, 0.0, 1.0))
-    keep = [i for i in range(n) if strengths_all[i] != 0.0]
-    ops = [ops[i] for i in keep]
-    strengths = [float(strengths_all[i]) for i in keep]
-    full = np.zeros(measured.size)
-    full.reshape(-1, 2)[P.idx] = pred.reshape(-1, 2)
-    order = np.argsort([-abs(s) for s in strengths])
-    recipe = Recipe([Step(ops[i].name, round(strengths[i], 1)) for i in order])
-    return Fit(recipe, full.reshape(measured.shape).astype(np.float32), explained, float(slope))
+    fit = _fit(keys)
+    if prefer and set(prefer) != set(families):
+        # Prefer the smaller vocabulary (the paper's ops) when it explains about as much.
+        simple = _fit([k for k in keys if get_op(k[0]).family in prefer])
+        if simple.explained >= fit.explained - PREFER_MARGIN:
+            fit = simple
+    return fit

@@ -94,3 +94,23 @@ def remap_points(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = cv2.remap(img.astype(np.float32), mx.reshape(rows, cols), my.reshape(rows, cols),
                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out.reshape(rows * cols, -1)[:n]
+
+
+#: The face region kept by the analysis: the face oval scaled by this about its centre,
+#: with a soft edge of this width (inter-ocular units).
+FACE_REGION = 1.3
+FACE_EDGE = 0.35
+
+
+def face_weight(norm_points: np.ndarray) -> np.ndarray:
+    """Weights on the grid: 1 on and around the face, fading to 0 beyond it."""
+    from ..landmarks.topology import FACE_OVAL
+
+    us, vs = grid_axes()
+    oval = norm_points[FACE_OVAL]
+    c = oval.mean(0)
+    poly = (c + (oval - c) * FACE_REGION - [us[0], vs[0]]) / STEP
+    m = np.zeros((len(vs), len(us)), np.float32)
+    cv2.fillPoly(m, [np.round(poly).astype(np.int32)], 1.0)
+    k = int(FACE_EDGE / STEP) | 1
+    return cv2.GaussianBlur(m, (k, k), 0)

@@ -124,11 +124,16 @@ def detect_faces(rgb: np.ndarray, *, backend: str | None = None, max_faces: int 
     mesh = get_backend(backend)
     h, w = rgb.shape[:2]
     faces: list[np.ndarray] = []
+    small: list[np.ndarray] = []
     if max(h, w) <= _DIRECT_MAX_SIDE:
         direct = mesh.mesh(rgb, max_faces)
         faces = [p for p in direct if _extent(p) >= _DIRECT_MIN_FACE]
+        small = [_box(p) for p in direct if _extent(p) < _DIRECT_MIN_FACE]
     if not faces:
-        for box in _pyramid_boxes(rgb)[:max_faces]:
+        boxes = _pyramid_boxes(rgb)
+        # Small faces the mesh saw but the detector missed: refine them on a crop too.
+        boxes += [b for b in small if all(_iou(b, k) < 0.3 for k in boxes)]
+        for box in boxes[:max_faces]:
             faces.extend(_mesh_crop(rgb, box, mesh))
     uniq: list[np.ndarray] = []
     for p in sorted(faces, key=lambda p: -_extent(p)):

@@ -31,6 +31,9 @@ EXACT_MAX_PIXELS = 8_000_000
 #: The auto engine adds the residual motion when the recipe leaves at least this share
 #: of the measured motion unexplained.
 RESIDUAL_SHARE = 0.30
+#: Without a recipe, auto carries the raw motion only when it peaks above this
+#: (inter-ocular units: 0.01 = 1% of the eye distance).
+MIN_FLOW_PEAK = 0.01
 
 
 @dataclass
@@ -121,7 +124,11 @@ def auto_engine(op, pixels, face, opts, detect) -> np.ndarray:
     done, f = _recipe_result(op, pixels, face, opts, detect)
     use_residual = (1.0 - op.explained) >= RESIDUAL_SHARE and not opts.overrides
     if not len(_recipe(op, opts)):
-        # Nothing in the vocabulary explains it: carry the measured motion itself.
+        # Nothing in the vocabulary explains it: carry the measured motion itself, if it is
+        # a clear facial edit (not measurement noise).
+        peak = float(np.hypot(op.flow[..., 0], op.flow[..., 1]).max(initial=0.0))
+        if peak < MIN_FLOW_PEAK:
+            return pixels.copy()
         return flow_engine(op, pixels, face, opts, detect)
     if use_residual:
         res = _flow_field(op.residual, op, pixels, face, opts)

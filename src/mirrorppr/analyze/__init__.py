@@ -21,6 +21,7 @@ from .fit import fit_recipe
 from .flow import measure_flow
 from .normalize import Frame, face_weight
 from .operation import Operation
+from .refine import refine_in_image
 
 __all__ = ["analyze", "Operation"]
 
@@ -59,6 +60,15 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     # needs body correspondence, which face landmarks cannot give.
     flow = measure.to_grid(frame) * face_weight(frame.to_norm(face.points))[..., None]
     fit = fit_recipe(face.points, size, flow, frame, families=families, max_ops=max_ops)
+    recipe, refined_gain = fit.recipe, None
+    if fit.ramp_slope > 0:
+        # Made by the paper's exact procedure: settle the strengths in image space.
+        def detect(px: np.ndarray) -> np.ndarray:
+            return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
+
+        refined = refine_in_image(src, tgt, fit.recipe, face.points, detect)
+        if refined is not None:
+            recipe, refined_gain = refined
     residual = (flow - fit.predicted).astype(np.float32)
     residual[(np.abs(flow) == 0).all(axis=2)] = 0.0
     peak = float(np.hypot(flow[..., 0], flow[..., 1]).max())
@@ -66,7 +76,8 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),
             "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
             "ramp_slope": round(fit.ramp_slope, 5),
+            "image_refined_gain_db": None if refined_gain is None else round(refined_gain, 2),
             "seconds": round(time.perf_counter() - t0, 3)}
-    return Operation(recipe=fit.recipe, flow=flow, residual=residual,
+    return Operation(recipe=recipe, flow=flow, residual=residual,
                      landmarks=frame.to_norm(face.points), explained=fit.explained,
                      confidence=float(confidence), meta=meta)

@@ -85,8 +85,12 @@ def _points_for(op: Op, points: np.ndarray) -> np.ndarray:
     return np.round(points) if op.family == "llw" else points
 
 
-def _pure(geom: Geometry) -> Geometry:
-    return replace(geom, spec_grid=False) if geom.spec_grid else geom
+def _pure(geom: Geometry, paper: bool = False) -> Geometry:
+    """The op's own motion: as a clean warp (face-scaled grid), or ``paper``: on the
+    spec's coarse grid, without its upsampling ramp (the ramp is modelled apart)."""
+    if not geom.spec_grid:
+        return geom
+    return replace(geom, spec_ramp=False) if paper else replace(geom, spec_grid=False)
 
 
 @dataclass
@@ -168,12 +172,12 @@ class _Problem:
         cols = [self.ramps[n] for n in names if n in self.ramps]
         return np.sum(cols, axis=0) if cols else None
 
-    def field(self, ops: list[Op], strengths) -> np.ndarray:
+    def field(self, ops: list[Op], strengths, paper: bool = False) -> np.ndarray:
         total = np.zeros(self.m.size)
         for op, s in zip(ops, strengths):
             if abs(s) < 1e-6:
                 continue
-            geom = _pure(op.geometry(_points_for(op, self.points), float(s)))
+            geom = _pure(op.geometry(_points_for(op, self.points), float(s)), paper)
             total += op_grid(geom, self.size, self.frame, px=self.px).reshape(-1)
         return total
 
@@ -224,7 +228,7 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
             ramp = nz is not None and free_slope is not None
 
             def residual(p):
-                pred = P.field(ops, p[:n])
+                pred = P.field(ops, p[:n], paper=ramp)
                 if ramp:
                     pred = pred + (nz @ p[n:n + 3] if free_slope else nz[:, 0] * direct)
                 return pred - m

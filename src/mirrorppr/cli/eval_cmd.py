@@ -38,6 +38,7 @@ def register(sub) -> None:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--n", type=int, default=100)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=1024, help="long side of every case image (default 1024)")
     s.set_defaults(func=run_simface)
     s = bsub.add_parser("portraits", help="write the bundled real portraits and variants to a folder",
                         formatter_class=FORMATTER)
@@ -57,7 +58,7 @@ def run_eval_cmd(args) -> int:
 
 
 def run_simface(args) -> int:
-    made = build_simface(args.portraits, args.out, n=args.n, seed=args.seed)
+    made = build_simface(args.portraits, args.out, n=args.n, seed=args.seed, size=args.size)
     print(f"{len(made)} cases written to {args.out}")
     return 0
 

@@ -41,9 +41,10 @@ def random_recipe(rng: random.Random, k_max: int = 3) -> Recipe:
     return Recipe(steps)
 
 
-def build_simface(portraits: Path, out: Path, n: int = 100, seed: int = 0, max_side: int = 1024,
+def build_simface(portraits: Path, out: Path, n: int = 100, seed: int = 0, size: int = 1024,
                   progress: bool = True) -> list[Path]:
-    """Write ``n`` case folders into ``out``; returns their paths."""
+    """Write ``n`` case folders into ``out``; returns their paths. Every portrait is
+    rescaled so its long side is ``size`` (the paper's simulated data is 1024 px)."""
     from tqdm import tqdm
 
     files = list_images(Path(portraits))
@@ -51,9 +52,10 @@ def build_simface(portraits: Path, out: Path, n: int = 100, seed: int = 0, max_s
     for f in files:
         try:
             rgb = read_image(f).rgb8()
-            k = min(1.0, max_side / max(rgb.shape[:2]))
-            if k < 1:
-                rgb = cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+            k = size / max(rgb.shape[:2])
+            if k != 1:
+                rgb = cv2.resize(rgb, None, fx=k, fy=k,
+                                 interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
             find_face(rgb, source=str(f))
             usable.append((f, _identity(f, Path(portraits)), rgb))
         except MirrorError:

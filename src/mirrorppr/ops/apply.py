@@ -85,11 +85,15 @@ def displacement_at(geom: Geometry, size: tuple[int, int], pts: np.ndarray) -> n
     """
     W, H = size
     x, y = pts[:, 0], pts[:, 1]
+    ramp = geom.spec_grid and geom.spec_ramp
     if geom.spec_grid:
         gw, gh = W // GRID_STEP + 1, H // GRID_STEP + 1
         gxs, gys = W / (gw - 1), H / (gh - 1)                # node spacing
-        fx = np.clip((x + 0.5) * gw / W - 0.5, 0, gw - 1)    # cv2.resize source coordinate
-        fy = np.clip((y + 0.5) * gh / H - 0.5, 0, gh - 1)
+        if ramp:   # cv2.resize's source coordinate for each pixel
+            fx = np.clip((x + 0.5) * gw / W - 0.5, 0, gw - 1)
+            fy = np.clip((y + 0.5) * gh / H - 0.5, 0, gh - 1)
+        else:      # where the pixel really lies among the nodes
+            fx, fy = np.clip(x / gxs, 0, gw - 1), np.clip(y / gys, 0, gh - 1)
     else:
         gxs = gys = _grid_step(geom)
         fx = np.clip(x, 0, W) / gxs
@@ -102,7 +106,7 @@ def displacement_at(geom: Geometry, size: tuple[int, int], pts: np.ndarray) -> n
     dst, src = _controls(geom)
     g = (mls_similarity(v, dst, src) - v).reshape(len(ny), len(nx), 2).astype(np.float32)
     d = _bilinear(g, fx - ix0, fy - iy0)
-    if geom.spec_grid:  # the absolute map interpolates node positions, not the pixel's own
+    if ramp:  # the absolute map interpolates node positions, not the pixel's own
         d[:, 0] += fx * gxs - x
         d[:, 1] += fy * gys - y
     return d
@@ -157,10 +161,11 @@ def geometry_field(geom: Geometry, size: tuple[int, int], working: int = 1024,
                    spec: bool = False) -> Field:
     """The op's backward displacement with the blend mask folded in, as a Field.
 
-    The spec's upsampling shift is left out unless ``spec`` (it is an artifact of the
-    paper's procedure, several pixels on small photos, not part of the edit)."""
+    Unless ``spec``, LLW ops are solved on a face-scaled grid without the spec's
+    upsampling shift: that shift is an artifact of the paper's procedure (several pixels
+    on small photos, where its 30 px grid also blurs the op away), not part of the edit."""
     if geom.spec_grid and not spec:
-        geom = replace(geom, spec_grid=False)
+        geom = replace(geom, spec_grid=False)   # a clean warp on a face-scaled grid
     w, h = working_shape(size, working)
     field = np.zeros((h, w, 2), np.float32)
     box = region_box(geom, size)

@@ -25,8 +25,9 @@ class Geometry:
     anchors: np.ndarray                 # (A, 2) points held fixed
     regions: tuple[np.ndarray, ...]     # polygons; the union of their convex hulls is the blend region
     blur: float | None = None           # blend-mask blur kernel in pixels; None = the LLW spec's rule
-    spec_grid: bool = False             # reproduce the LLW spec's map upsampling (cv2.resize of the
-                                        # absolute map: a position-dependent shift inside the mask)
+    spec_grid: bool = False             # solve on the LLW spec's coarse grid (30 px nodes)...
+    spec_ramp: bool = True              # ...and upsample its absolute map as the spec does
+                                        # (cv2.resize: a position-dependent shift inside the mask)
 
     @property
     def is_identity(self) -> bool:

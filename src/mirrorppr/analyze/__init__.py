@@ -20,10 +20,14 @@ from ..landmarks import Face, find_face
 from .fit import fit_recipe
 from .flow import measure_flow
 from .normalize import Frame, face_weight
+from ..ops.recipe import Recipe
 from .operation import Operation
 from .refine import refine_in_image
 
 __all__ = ["analyze", "Operation"]
+
+#: A recipe that explains less than this share of the measured motion is not kept.
+MIN_EXPLAINED = 0.15
 
 
 
@@ -61,7 +65,11 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     flow = measure.to_grid(frame) * face_weight(frame.to_norm(face.points))[..., None]
     fit = fit_recipe(face.points, size, flow, frame, families=families, max_ops=max_ops)
     recipe, refined_gain = fit.recipe, None
-    if fit.ramp_slope > 0:
+    rejected = None
+    if fit.explained < MIN_EXPLAINED and len(recipe):
+        # The vocabulary barely explains this motion: naming ops would be guessing.
+        rejected, recipe = recipe.summary(), Recipe([])
+    if fit.ramp_slope > 0 and len(recipe):
         # Made by the paper's exact procedure: settle the strengths in image space.
         def detect(px: np.ndarray) -> np.ndarray:
             return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
@@ -76,6 +84,7 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),
             "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
             "ramp_slope": round(fit.ramp_slope, 5),
+            "rejected_recipe": rejected,
             "image_refined_gain_db": None if refined_gain is None else round(refined_gain, 2),
             "seconds": round(time.perf_counter() - t0, 3)}
     return Operation(recipe=recipe, flow=flow, residual=residual,

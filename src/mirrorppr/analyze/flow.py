@@ -24,6 +24,9 @@ CROP = 3.4
 CHANGE_LEVELS = 6.0
 #: Motion smaller than this (pixels at the measuring scale) is noise.
 MIN_MOTION = 0.15
+#: ...and so is motion below this many pixels of the photo itself (a small face measured
+#: upsampled does not gain sub-pixel precision); faded in softly up to twice that.
+MIN_MOTION_PHOTO_PX = 0.3
 
 
 @dataclass
@@ -101,7 +104,11 @@ def measure_flow(source: np.ndarray, target: np.ndarray, face_box: tuple[float, 
     changed = cv2.dilate(changed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (r, r)))
     weight = cv2.GaussianBlur(changed.astype(np.float32), (r, r), 0)
     d *= weight[..., None]
-    d[np.hypot(d[..., 0], d[..., 1]) < MIN_MOTION] = 0
+    mag = np.hypot(d[..., 0], d[..., 1])
+    d[mag < MIN_MOTION] = 0
+    floor = MIN_MOTION_PHOTO_PX * scale
+    if floor > MIN_MOTION:
+        d *= np.clip((mag - floor) / floor, 0.0, 1.0)[..., None]
     # Outside the source photo (reflected border) there is no information.
     xs = np.arange(d.shape[1]) / scale + centre[0] - side / 2
     ys = np.arange(d.shape[0]) / scale + centre[1] - side / 2

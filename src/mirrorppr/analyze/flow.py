@@ -26,7 +26,7 @@ CHANGE_LEVELS = 6.0
 MIN_MOTION = 0.15
 #: ...and so is motion below this many pixels of the photo itself (a small face measured
 #: upsampled does not gain sub-pixel precision); faded in softly up to twice that.
-MIN_MOTION_PHOTO_PX = 0.3
+MIN_MOTION_PHOTO_PX = 0.1
 
 
 @dataclass

@@ -1,0 +1,208 @@
+"""Making training pairs: the simulated subset (ops applied to portraits) and the
+professional subset (a retoucher's before/after pairs, validated).
+
+Each function turns one input into samples and never raises for a bad input: it
+returns a failure reason instead, so a large run counts failures and goes on.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..edit import edit_pixels
+from ..errors import MirrorError
+from ..imageio import read_image
+from ..landmarks import find_face
+from ..ops import get_op, ops_in
+from ..ops.recipe import Recipe, Step
+from .augment import draw, rng_for
+from .shards import Sample
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    ops: str = "llw"                        # llw | all
+    levels: tuple[float, ...] = (100.0,)    # strength magnitudes; both directions each
+    combos: int = 0                         # random multi-op recipes per portrait
+    size: int = 1024                        # long side of stored images
+    seed: int = 0
+    materialize: bool = False               # also store query / ground truth (A applied)
+    fmt: str = "png"
+
+
+def load_portrait(uri: str) -> np.ndarray:
+    """8-bit RGB of a local path or any fsspec URL (s3://, gs://, https://, memory://...)."""
+    if "://" not in uri or uri.startswith("file://"):
+        return read_image(uri.removeprefix("file://")).rgb8()
+    import fsspec
+
+    with fsspec.open(uri, "rb") as fh:
+        data = fh.read()
+    suffix = Path(uri).suffix or ".img"
+    fd, tmp = tempfile.mkstemp(suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return read_image(tmp).rgb8()
+    finally:
+        os.unlink(tmp)
+
+
+def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
+    k = size / max(rgb.shape[:2])
+    if abs(k - 1) < 1e-6:
+        return rgb
+    return cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
+
+
+def image_id(uri: str) -> str:
+    """A key-safe id for an input (WebDataset keys may not contain dots)."""
+    stem = uri.rstrip("/").split("/")[-1].rsplit(".", 1)[0]
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem)
+
+
+def _key(iid: str, recipe: Recipe) -> str:
+    parts = [f"{s.op}{'p' if s.strength >= 0 else 'm'}{abs(int(round(s.strength))):03d}" for s in recipe]
+    return f"{iid}_{'_'.join(parts)}"
+
+
+def recipes_for(iid: str, cfg: SimConfig) -> list[Recipe]:
+    """The paper's layout: every op in both directions at each level, plus combos."""
+    ops = ops_in("llw") if cfg.ops == "llw" else ops_in()
+    out = [Recipe([Step(op.name, sign * lv)]) for op in ops for lv in cfg.levels for sign in (1, -1)]
+    rng = rng_for(cfg.seed, f"combos:{iid}")
+    for _ in range(cfg.combos):
+        names = rng.choice([op.name for op in ops], size=int(rng.integers(2, 4)), replace=False)
+        out.append(Recipe([Step(str(n), float(rng.integers(30, 101) * rng.choice([-1, 1])))
+                           for n in names]))
+    return out
+
+
+def _sample(key: str, iid: str, subset: str, src: np.ndarray, tgt: np.ndarray, recipe: Recipe | None,
+            lm_src: np.ndarray | None, lm_tgt: np.ndarray | None, cfg: SimConfig, extra: dict) -> Sample:
+    aug = draw(cfg.seed, key, (src.shape[1], src.shape[0]))
+    record = {"key": key, "image_id": iid, "subset": subset, "seed": cfg.seed,
+              "recipe": recipe.to_list() if recipe is not None else [],
+              "landmarks_source": None if lm_src is None else np.round(lm_src, 2).tolist(),
+              "landmarks_target": None if lm_tgt is None else np.round(lm_tgt, 2).tolist(),
+              "augment": aug.to_dict(), "size": [int(src.shape[1]), int(src.shape[0])],
+              "format": cfg.fmt, **extra}
+    images = {"source": src, "target": tgt}
+    if cfg.materialize:
+        images["query"] = aug.apply(src)
+        images["ground_truth"] = aug.apply(tgt)
+    return Sample(key, images, record)
+
+
+def simulate_portrait(uri: str, cfg: SimConfig) -> tuple[list[Sample], str | None]:
+    """All simulated samples of one portrait, or ([], reason)."""
+    iid = image_id(uri)
+    try:
+        src = _resize(load_portrait(uri), cfg.size)
+        face = find_face(src, source=uri)
+    except MirrorError as exc:
+        return [], _reason(exc)
+    except Exception as exc:  # unreadable in ways the reader did not foresee
+        return [], f"error: {type(exc).__name__}"
+    samples = []
+    for recipe in recipes_for(iid, cfg):
+        exact = all(get_op(s.op).family == "llw" for s in recipe)
+        try:
+            tgt = edit_pixels(src, recipe, mode="exact" if exact else "fast", face=face)
+            lm_t = find_face(tgt, source=uri).points
+        except MirrorError:
+            continue
+        samples.append(_sample(_key(iid, recipe), iid, "simulated", src, tgt, recipe, face.points,
+                               lm_t, cfg, {"source_uri": uri}))
+    return samples, None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for key in ("no face", "several", "too small", "only", "not a readable", "corrupt", "limit"):
+        if key in text:
+            return {"only": "face too small"}.get(key, key)
+    return type(exc).__name__
+
+
+# ---------------------------------------------------------------- professional pairs
+
+#: Validation thresholds for professional pairs.
+SAME_PERSON = 0.80          # dlib descriptor cosine between before and after
+MAX_CHANGED = 0.35          # share of pixels that may change (retouching is local)
+MAX_GLOBAL_SHIFT = 12.0     # mean absolute level difference of unchanged areas (exposure)
+
+
+def find_pairs(folder: Path) -> list[tuple[Path, Path, str]]:
+    """(before, after, name) from ``NAME.ext`` + ``NAME_retouched.ext``, or ``before/`` and
+    ``after/`` with matching names."""
+    from ..imageio import is_image_file
+
+    folder = Path(folder)
+    pairs = []
+    if (folder / "before").is_dir() and (folder / "after").is_dir():
+        after = {p.stem: p for p in (folder / "after").iterdir() if is_image_file(p)}
+        for b in sorted((folder / "before").iterdir()):
+            if is_image_file(b) and b.stem in after:
+                pairs.append((b, after[b.stem], b.stem))
+        return pairs
+    files = {p.stem: p for p in folder.iterdir() if is_image_file(p)}
+    for stem, p in sorted(files.items()):
+        if stem.endswith("_retouched") and stem[: -len("_retouched")] in files:
+            pairs.append((files[stem[: -len("_retouched")]], p, stem[: -len("_retouched")]))
+    return pairs
+
+
+def validate_pair(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """The after image aligned to the before image, or a rejection reason."""
+    if before.shape[:2] != after.shape[:2]:
+        hb, wb = before.shape[:2]
+        ha, wa = after.shape[:2]
+        if abs(ha / wa - hb / wb) > 0.01:
+            return None, "size mismatch"
+        after = cv2.resize(after, (wb, hb), interpolation=cv2.INTER_AREA if wa > wb else cv2.INTER_CUBIC)
+    diff = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2)
+    changed = float((diff > 24).mean())
+    if changed > MAX_CHANGED:
+        return None, "global change"
+    if float(np.median(diff)) > MAX_GLOBAL_SHIFT:
+        return None, "global change"
+    from ..landmarks.identity import descriptor
+
+    da, db = descriptor(before), descriptor(after)
+    if da is None or db is None:
+        return None, "no face"
+    if float(da @ db) < SAME_PERSON:
+        return None, "different person"
+    return after, None
+
+
+def professional_pair(before_uri: str, after_uri: str, name: str, cfg: SimConfig,
+                      labels: dict | None = None) -> tuple[list[Sample], str | None]:
+    try:
+        b = _resize(load_portrait(before_uri), cfg.size)
+        a = load_portrait(after_uri)
+    except MirrorError as exc:
+        return [], _reason(exc)
+    a = _resize(a, cfg.size) if a.shape[:2] != b.shape[:2] else a
+    a, reason = validate_pair(b, a)
+    if reason:
+        return [], reason
+    try:
+        lm_b = find_face(b, source=before_uri).points
+        lm_a = find_face(a, source=after_uri).points
+    except MirrorError as exc:
+        return [], _reason(exc)
+    iid = image_id(name)
+    recipe = None
+    if labels and labels.get(name):
+        recipe = Recipe.from_list(labels[name])
+    extra = {"source_uri": before_uri, "target_uri": after_uri}
+    key = f"{iid}_pro"
+    return [_sample(key, iid, "professional", b, a, recipe, lm_b, lm_a, cfg, extra)], None

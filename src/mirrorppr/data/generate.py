@@ -32,7 +32,8 @@ class Task:
         samples, failed = [], Counter()
         for item in self.inputs:
             if self.kind == "simulate":
-                got, reason = simulate_portrait(item, cfg)
+                uri, name = (item, None) if isinstance(item, str) else item
+                got, reason = simulate_portrait(uri, cfg, name)
             else:
                 got, reason = professional_pair(item[0], item[1], item[2], cfg, self.labels)
             samples.extend(got)
@@ -44,8 +45,9 @@ class Task:
         return entry
 
 
-def list_inputs(source: str) -> list[str]:
-    """Image files of a local folder (recursive) or of an fsspec URL prefix, sorted."""
+def list_inputs(source: str) -> list[list[str]]:
+    """[uri, name relative to ``source``] of the image files of a local folder
+    (recursive) or of an fsspec URL prefix, sorted."""
     from ..imageio import SUPPORTED_SUFFIXES
 
     if "://" in source and not source.startswith("file://"):
@@ -54,13 +56,14 @@ def list_inputs(source: str) -> list[str]:
         fs, _, paths = fsspec.get_fs_token_paths(source)
         found = [p for p in fs.find(paths[0]) if Path(p).suffix.lower() in SUPPORTED_SUFFIXES]
         proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        return sorted(f"{proto}://{p}" for p in found)
+        root = paths[0].rstrip("/")
+        return sorted([f"{proto}://{p}", p[len(root):].lstrip("/")] for p in found)
     from ..transfer.batch import list_images
 
     folder = Path(source.removeprefix("file://"))
     if not folder.is_dir():
         raise InputError(f"{source}: not a folder")
-    return [str(p) for p in list_images(folder)]
+    return [[str(p), p.relative_to(folder).as_posix()] for p in list_images(folder)]
 
 
 def make_tasks(kind: str, inputs: list, cfg: SimConfig, per_shard: int,

@@ -64,19 +64,18 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     # needs body correspondence, which face landmarks cannot give.
     flow = measure.to_grid(frame) * face_weight(frame.to_norm(face.points))[..., None]
     fit = fit_recipe(face.points, size, flow, frame, families=families, max_ops=max_ops)
-    recipe, refined_gain = fit.recipe, None
-    rejected = None
-    if fit.explained < MIN_EXPLAINED and len(recipe):
-        # The vocabulary barely explains this motion: naming ops would be guessing.
-        rejected, recipe = recipe.summary(), Recipe([])
+    recipe, refined_gain, rejected = fit.recipe, None, None
     if fit.ramp_slope > 0 and len(recipe):
-        # Made by the paper's exact procedure: settle the strengths in image space.
+        # Made by the paper's exact procedure: settle the recipe in image space.
         def detect(px: np.ndarray) -> np.ndarray:
             return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
 
         refined = refine_in_image(src, tgt, fit.recipe, face.points, detect)
         if refined is not None:
             recipe, refined_gain = refined
+    if refined_gain is None and fit.explained < MIN_EXPLAINED and len(recipe):
+        # The vocabulary barely explains this motion: naming ops would be guessing.
+        rejected, recipe = recipe.summary(), Recipe([])
     residual = (flow - fit.predicted).astype(np.float32)
     residual[(np.abs(flow) == 0).all(axis=2)] = 0.0
     peak = float(np.hypot(flow[..., 0], flow[..., 1]).max())

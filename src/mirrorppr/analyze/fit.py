@@ -240,7 +240,13 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
             sol = least_squares(residual, p0, bounds=(lo, hi), diff_step=1e-3,
                                 x_scale=np.r_[np.full(n, 30.0), np.full(len(p0) - n, 3.0)], max_nfev=30)
             p = sol.x.copy()
-            p[:n][np.abs(p[:n]) < min_strength] = 0.0
+            small = np.abs(p[:n]) < min_strength
+            if ramp:
+                # With the paper's ramp an op is present even if its own motion fits ~0
+                # (the ramp comes with it): keep it, at a token strength of its sign.
+                p[:n][small] = np.where(s0[small] >= 0, min_strength, -min_strength)
+            else:
+                p[:n][small] = 0.0
             r = residual(p)
             slope = (p[n] if free_slope else direct) / 100.0 if ramp else 0.0
             if free_slope and ramp and abs(p[n]) < 1e-9 and np.abs(p[n + 1:n + 3]).max() > 0:

@@ -14,13 +14,15 @@ import cv2
 import numpy as np
 
 from ..errors import MirrorError
-from ..ops.base import get_op
+from ..ops.base import get_op, ops_in
 from ..ops.recipe import Recipe, Step, apply_recipe_exact
 
 #: Accept the refined recipe only if the exact procedure reproduces the exemplar this
 #: well (PSNR gain in the changed region, dB): otherwise the exemplar was made some other
 #: way and image-space comparison would mislead.
 MIN_GAIN = 6.0
+#: An op missing from the flow fit is added when it improves the match by this much (dB).
+ADD_MIN_DB = 0.3
 
 
 def _changed(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -62,6 +64,25 @@ def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, poin
 
     cur = tuple(float(round(s.strength)) for s in steps)
     best = score(cur)
+    # Ops the flow fit missed (their own motion hidden under the ramp): try adding each.
+    have = {s.op for s in steps}
+    for op in ops_in("llw"):
+        if op.name in have:
+            continue
+        trial_steps = steps + [Step(op.name, 0.0)]
+        gains = []
+        for v in (-100.0, -50.0, 50.0, 100.0):
+            r = Recipe([Step(s.op, x) for s, x in zip(trial_steps, cur + (v,))])
+            try:
+                out = apply_recipe_exact(source, r, detect, points=points)
+            except MirrorError:
+                continue
+            gains.append((_psnr(out, target, mask), v))
+        if gains and max(gains)[0] > best + ADD_MIN_DB:
+            best, v = max(gains)
+            steps, cur = trial_steps, cur + (v,)
+            cache.clear()
+            cache[cur] = best
     for step_size in ([40.0, 15.0, 5.0, 2.0] if rounds > 1 else [15.0, 5.0]):
         improved = True
         while improved:

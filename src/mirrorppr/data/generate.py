@@ -136,7 +136,8 @@ def _run_ray(todo: list[Task], out: Path, workers: int, address: str | None):
         ctx.enable_progress_bars = False
         rows = [{"task": json.dumps(asdict(t)), "out": str(out.resolve())} for t in todo]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-        ds = ds.map(_ray_task, num_cpus=1, concurrency=min(workers, len(rows)))
+        ds = ds.map(_ray_task, num_cpus=1,
+                    compute=ray.data.TaskPoolStrategy(size=min(workers, len(rows))))
         for row in ds.iter_rows():
             yield json.loads(row["entry"])
     finally:

@@ -71,11 +71,13 @@ def run_demo(out: Path = Path("out")) -> None:
         dst = out / f"{name}-retouched{path.suffix}"
         write_image(res.photo, dst, protect=(path,))
         q, a = read_image(path).rgb8(), res.photo.rgb8()
-        if name.startswith("small"):  # show the face, not the empty canvas
-            x0, y0, x1, y1 = (int(v) for v in res.face.box)
-            pad = int(0.6 * (x1 - x0))
-            sl = np.s_[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad]
-            q, a = q[sl], a[sl]
+        # Show the face large: structural edits are subtle at full-photo scale.
+        x0, y0, x1, y1 = (int(v) for v in res.face.box)
+        pad = int(0.35 * (x1 - x0))
+        sl = np.s_[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad]
+        k = 512 / max(1, q[sl].shape[0])
+        q, a = (cv2.resize(np.ascontiguousarray(x[sl]), None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+                for x in (q, a))
         write_image(Photo(compare(q, a)), out / f"{name}-compare.jpg")
         tiles.append((q, a))
         print(f"{dst} ({res.seconds:.2f} s)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
 
 from .errors import InputError, OutputError
 
@@ -242,22 +242,7 @@ def write_image(photo: Photo, path: str | os.PathLike, *, protect: tuple[Path, .
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise OutputError(f"{path}: unsupported output type {path.suffix!r}; use one of "
                           + ", ".join(SUPPORTED_SUFFIXES))
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        parent.mkdir(parents=True, exist_ok=True)
-    data = encode_image(photo, output_format(path, photo.format), quality=quality)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_bytes(path, encode_image(photo, output_format(path, photo.format), quality=quality))
 
 
 def encode_image(photo: Photo, fmt: str, *, quality: int = 95) -> bytes:
@@ -335,17 +320,23 @@ __all__ = ["Photo", "read_image", "write_image", "encode_image", "load_rgb", "is
            "SUPPORTED_SUFFIXES", "DEFAULT_MAX_MEGAPIXELS"]
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a text file atomically (temp file in the same folder, then rename)."""
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write a file atomically: a temp file in the same folder, fsync, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 from scipy.optimize import least_squares, lsq_linear
 
-from ..ops.apply import _kernel, _odd, displacement_at, region_box
+from ..ops.apply import displacement_at, mask_in_box, region_box
 from ..ops.base import Geometry, Op, get_op, ops_in
 from ..ops.recipe import Recipe, Step
 from .normalize import Frame, grid_points, remap_points
@@ -39,16 +38,8 @@ PREFER_MARGIN = 0.05
 
 def _mask_at(geom: Geometry, size: tuple[int, int], v: np.ndarray, box) -> np.ndarray:
     """Blend-mask values at image points ``v`` inside ``box``."""
-    x0, y0, x1, y1 = box
-    k = min(1.0, 512 / max(x1 - x0, y1 - y0))
-    m = np.zeros((max(1, int((y1 - y0) * k) + 1), max(1, int((x1 - x0) * k) + 1)), np.float32)
-    for poly in geom.regions:
-        hull = cv2.convexHull(np.round((np.asarray(poly) - [x0, y0]) * k).astype(np.int32))
-        cv2.fillConvexPoly(m, hull, 1.0)
-    kk = _odd(_kernel(geom, size) * k)
-    if kk > 1:
-        m = cv2.GaussianBlur(m, (kk, kk), 0, borderType=cv2.BORDER_CONSTANT)
-    return remap_points(m[..., None], (v[:, 0] - x0) * k, (v[:, 1] - y0) * k)[:, 0]
+    m, k = mask_in_box(geom, size, box, 512)
+    return remap_points(m[..., None], (v[:, 0] - box[0]) * k, (v[:, 1] - box[1]) * k)[:, 0]
 
 
 def _grid_pixels(frame: Frame) -> tuple[np.ndarray, tuple[int, ...]]:

@@ -6,18 +6,16 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 
 from ..analyze import analyze
 from ..analyze.operation import Operation
 from ..errors import ConfigError, InputError, OutputError
-from ..imageio import Photo, read_image, write_image
+from ..imageio import read_image, write_image
 from ..landmarks import find_face
 from ..transfer import ENGINES, Retoucher
-from ..transfer.batch import check_dirs, output_path, run_batch
+from ..transfer.batch import check_dirs, run_batch
 from ..transfer.transport import transport
-from ..visualize import compare, flow_arrows, panels
+from ..visualize import flow_arrows, panels
 from .common import FORMATTER, add_landmarker, write_rgb
 
 
@@ -234,4 +232,4 @@ def run_demo(args) -> int:
     return 0
 
 
-__all__ = ["register", "output_path", "np", "cv2", "Photo"]
+__all__ = ["register"]

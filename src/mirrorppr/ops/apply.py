@@ -191,12 +191,20 @@ def _mask_cells(geom: Geometry, size, work, box) -> np.ndarray:
     # Rasterise at (up to) full resolution inside the box, then area-average to cells.
     px0, py0 = int(cx0 * ux), int(cy0 * uy)
     px1, py1 = min(W, int(np.ceil(cx1 * ux))), min(H, int(np.ceil(cy1 * uy)))
-    k = min(1.0, 1024 / max(px1 - px0, py1 - py0, 1))
-    m = np.zeros((max(1, int(round((py1 - py0) * k))), max(1, int(round((px1 - px0) * k)))), np.float32)
+    m, _ = mask_in_box(geom, size, (px0, py0, px1, py1), 1024)
+    return cv2.resize(m, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_AREA)
+
+
+def mask_in_box(geom: Geometry, size: tuple[int, int], box, max_side: int) -> tuple[np.ndarray, float]:
+    """The blend mask rasterised over a pixel box at scale k (at most ``max_side`` px
+    across), zero outside the hulls' blur; returns (mask, k)."""
+    x0, y0, x1, y1 = box
+    k = min(1.0, max_side / max(x1 - x0, y1 - y0, 1))
+    m = np.zeros((max(1, int(round((y1 - y0) * k))), max(1, int(round((x1 - x0) * k)))), np.float32)
     for poly in geom.regions:
-        hull = cv2.convexHull(np.round((np.asarray(poly) - [px0, py0]) * k).astype(np.int32))
+        hull = cv2.convexHull(np.round((np.asarray(poly) - [x0, y0]) * k).astype(np.int32))
         cv2.fillConvexPoly(m, hull, 1.0)
     kk = _odd(_kernel(geom, size) * k)
     if kk > 1:
         m = cv2.GaussianBlur(m, (kk, kk), 0, borderType=cv2.BORDER_CONSTANT)
-    return cv2.resize(m, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_AREA)
+    return m, k

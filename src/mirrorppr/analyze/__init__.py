@@ -19,13 +19,15 @@ from ..imageio import Photo, read_image
 from ..landmarks import Face, find_face
 from .fit import fit_recipe
 from .flow import measure_flow
-from .normalize import Frame, face_weight
+from .normalize import STEP, Frame, face_weight
 from ..ops.recipe import Recipe
 from .operation import Operation
 from .refine import refine_in_image
 
 __all__ = ["analyze", "Operation"]
 
+#: Smoothing of the residual motion (inter-ocular units).
+RESIDUAL_SMOOTH = 0.06
 #: A recipe that explains less than this share of the measured motion is not kept.
 MIN_EXPLAINED = 0.15
 
@@ -78,6 +80,8 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
         rejected, recipe = recipe.summary(), Recipe([])
     residual = (flow - fit.predicted).astype(np.float32)
     residual[(np.abs(flow) == 0).all(axis=2)] = 0.0
+    # What the recipe leaves is the noisiest part of the measurement: keep it smooth.
+    residual = cv2.GaussianBlur(residual, (0, 0), RESIDUAL_SMOOTH / STEP)
     peak = float(np.hypot(flow[..., 0], flow[..., 1]).max())
     confidence = fit.explained if peak > 0 else 1.0
     meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),

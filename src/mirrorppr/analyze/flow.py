@@ -22,6 +22,11 @@ CROP = 3.4
 #: A pixel "changed" if some channel differs by more than this (8-bit levels), after
 #: brightness matching and a light blur.
 CHANGE_LEVELS = 6.0
+#: Forward-backward disagreement (pixels at the measuring scale) above which a flow
+#: vector is not trusted.
+FB_TOLERANCE = 1.0
+#: Largest motion kept, as a fraction of the face size.
+MAX_MOTION = 0.08
 #: Motion smaller than this (pixels at the measuring scale) is noise.
 MIN_MOTION = 0.15
 #: ...and so is motion below this many pixels of the photo itself (a small face measured
@@ -95,6 +100,25 @@ def measure_flow(source: np.ndarray, target: np.ndarray, face_box: tuple[float, 
     gs = cv2.cvtColor(s, cv2.COLOR_RGB2GRAY)
     gt = cv2.cvtColor(t, cv2.COLOR_RGB2GRAY)
     d = dis.calc(gt, gs, None)
+    # Forward-backward check: where following the flow and coming back misses by more
+    # than a pixel, the measurement is unreliable (occlusion, flat or changed texture).
+    back = dis.calc(gs, gt, None)
+    hh, ww = d.shape[:2]
+    gx, gy = np.meshgrid(np.arange(ww, dtype=np.float32), np.arange(hh, dtype=np.float32))
+    back_at = cv2.remap(back, gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+    fb = np.hypot(*(d + back_at).transpose(2, 0, 1))
+    reliable = (fb < FB_TOLERANCE).astype(np.float32)
+    # Fill unreliable spots from reliable neighbours (normalised smoothing), so the field
+    # stays smooth instead of carrying outliers to another face.
+    r = max(3, int(0.04 * FACE_PX)) | 1
+    num = cv2.GaussianBlur(d * reliable[..., None], (r, r), 0)
+    den = cv2.GaussianBlur(reliable, (r, r), 0)[..., None]
+    d = np.where(reliable[..., None] > 0, d, num / np.maximum(den, 1e-3) * (den > 0.05))
+    # Bounded: no retouching moves features by more than a fraction of the face.
+    mag = np.hypot(d[..., 0], d[..., 1])
+    cap = MAX_MOTION * FACE_PX
+    d *= np.minimum(1.0, cap / np.maximum(mag, 1e-6))[..., None]
     # Where pixels did not change nothing moved; allow motion a little around changes
     # (textureless skin inside a moved region barely changes its pixels).
     diff = np.abs(cv2.GaussianBlur(s, (5, 5), 0).astype(np.int16)

@@ -30,7 +30,7 @@ from .transport import transport
 EXACT_MAX_PIXELS = 8_000_000
 #: The auto engine adds the residual motion when the recipe leaves at least this share
 #: of the measured motion unexplained.
-RESIDUAL_SHARE = 0.30
+RESIDUAL_SHARE = 0.50
 #: Without a recipe, auto carries the raw motion only when it peaks above this
 #: (inter-ocular units: 0.03 = 3% of the eye distance).
 MIN_FLOW_PEAK = 0.03

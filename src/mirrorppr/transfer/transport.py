@@ -18,6 +18,8 @@ from ..warp.field import Field, working_shape
 
 #: Rings around the face oval, as multiples of the oval's distance from the face centre.
 RINGS = (1.3, 1.7, 2.3, 3.2)
+#: A triangle may stretch vectors at most this many times the median stretch.
+MAX_STRETCH = 2.0
 #: The motion fades out between these multiples of the oval distance (beyond = none).
 FADE = (1.6, 2.4)
 
@@ -82,6 +84,11 @@ def transport(grid: np.ndarray, exemplar_norm: np.ndarray, query_points: np.ndar
     Einv[good, 0, 1] = -E[good, 0, 1] / det[good]
     Einv[good, 1, 0] = -E[good, 1, 0] / det[good]
     J = np.einsum("nij,njk->nik", Q, Einv)
+    # Folded or degenerate triangles (very different poses) would blow vectors up: cap
+    # each local map's stretch at a few times the faces' overall scale ratio.
+    scale = float(np.median(np.sqrt(np.abs(np.linalg.det(J[good]))))) if good.any() else 1.0
+    norm = np.linalg.norm(J, ord=2, axis=(1, 2))
+    J *= np.minimum(1.0, MAX_STRETCH * scale / np.maximum(norm, 1e-9))[:, None, None]
     d = np.einsum("nij,nj->ni", J, d_norm)
     # Fade with the radial factor (interpolated from the vertices).
     k = np.einsum("ni,ni->n", bary, factor[verts])

@@ -176,3 +176,18 @@ def test_ray_local_cluster_makes_the_same_shards(tmp_path, portraits):
     local = run_tasks(tasks, tmp_path / "local", workers=1, progress=False)
     ray_run = run_tasks(tasks, tmp_path / "ray", workers=2, use_ray=True, progress=False)
     assert local.entries == ray_run.entries and len(local.entries) == 2
+
+
+def test_fsspec_input_and_samples_per_shard(tmp_path, portraits, capsys):
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    for name in ("astronaut/original.png", "grace_hopper/original.png"):
+        fs.pipe(f"/faces/{name}", (portraits / name).read_bytes())
+    from mirrorppr.cli import main
+    code = main(["data", "simulate", "memory://faces", "--out", str(tmp_path / "s"), "--size", "256",
+                 "--samples-per-shard", "16", "--workers", "1"])
+    assert code == 0
+    man = Manifest.load(tmp_path / "s")
+    assert [e["samples"] for e in man.entries] == [16, 16]
+    keys = {s.record["image_id"] for p in sorted((tmp_path / "s").glob("*.tar")) for s in read_shard(p)}
+    assert keys == {"astronaut-original", "grace_hopper-original"}

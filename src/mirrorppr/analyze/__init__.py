@@ -14,7 +14,7 @@ import time
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, MirrorError
 from ..imageio import Photo, read_image
 from ..landmarks import Face, find_face
 from .fit import fit_recipe
@@ -82,14 +82,24 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     residual[(np.abs(flow) == 0).all(axis=2)] = 0.0
     # What the recipe leaves is the noisiest part of the measurement: keep it smooth.
     residual = cv2.GaussianBlur(residual, (0, 0), RESIDUAL_SMOOTH / STEP)
+    # Landmark motion (detected again on the after photo): kept as a record and a check;
+    # the recipe is fitted to the dense flow, which detection jitter does not swamp.
+    try:
+        after_pts = find_face(tgt, source=tname, backend=backend).points
+        lm_motion = frame.vec_to_norm(after_pts - face.points).astype(np.float32)
+    except MirrorError:
+        lm_motion = None
     peak = float(np.hypot(flow[..., 0], flow[..., 1]).max())
     confidence = fit.explained if peak > 0 else 1.0
     meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),
             "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
             "ramp_slope": round(fit.ramp_slope, 5),
             "rejected_recipe": rejected,
+            "landmark_motion_mean": None if lm_motion is None
+            else round(float(np.hypot(*lm_motion[:468].T).mean()), 5),
             "image_refined_gain_db": None if refined_gain is None else round(refined_gain, 2),
             "seconds": round(time.perf_counter() - t0, 3)}
     return Operation(recipe=recipe, flow=flow, residual=residual,
-                     landmarks=frame.to_norm(face.points), explained=fit.explained,
+                     landmarks=frame.to_norm(face.points), landmark_motion=lm_motion,
+                     explained=fit.explained,
                      confidence=float(confidence), meta=meta)

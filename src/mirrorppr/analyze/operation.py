@@ -22,13 +22,15 @@ class Operation:
     ``recipe`` names the library ops that explain the edit; ``flow`` is the whole measured
     motion and ``residual`` the part the recipe leaves unexplained, both on the normalised
     grid (backward displacements in inter-ocular units); ``landmarks`` are the exemplar's
-    (before) landmarks in normalised coordinates, the anchor for carrying the fields.
+    (before) landmarks in normalised coordinates, the anchor for carrying the fields, and
+    ``landmark_motion`` how they moved (detected again on the after photo).
     """
 
     recipe: Recipe
     flow: np.ndarray
     residual: np.ndarray
     landmarks: np.ndarray
+    landmark_motion: np.ndarray | None = None   # after - before landmarks, normalised
     explained: float = 0.0
     confidence: float = 0.0
     meta: dict = field(default_factory=dict)
@@ -57,6 +59,8 @@ class Operation:
             "flow": _pack(self.flow),
             "residual": _pack(self.residual),
             "landmarks": np.round(self.landmarks, 5).tolist(),
+            "landmark_motion": None if self.landmark_motion is None
+            else np.round(self.landmark_motion, 5).tolist(),
             "meta": self.meta,
         }
 
@@ -79,6 +83,8 @@ class Operation:
         return cls(recipe=Recipe.from_list(data.get("recipe", [])),
                    flow=_unpack(data["flow"], shape), residual=_unpack(data["residual"], shape),
                    landmarks=np.asarray(data["landmarks"], float),
+                   landmark_motion=None if data.get("landmark_motion") is None
+                   else np.asarray(data["landmark_motion"], np.float32),
                    explained=float(data.get("explained", 0.0)),
                    confidence=float(data.get("confidence", 0.0)), meta=data.get("meta", {}))
 

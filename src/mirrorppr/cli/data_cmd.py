@@ -57,7 +57,9 @@ def _common(s) -> None:
     s.add_argument("--out", type=Path, required=True, help="shard folder")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=1024, help="long side of stored images")
-    s.add_argument("--per-shard", type=int, default=8, help="input photos per shard")
+    s.add_argument("--per-shard", type=int, default=8, help="input photos per shard (default 8)")
+    s.add_argument("--samples-per-shard", type=int, default=None, metavar="N",
+                   help="size shards by samples instead (rounded to whole input photos)")
     s.add_argument("--format", choices=["png", "jpg", "webp"], default="png")
     s.add_argument("--materialize", action="store_true", help="store query / ground truth too")
     s.add_argument("--workers", type=int, default=None, help="processes or Ray workers (default: all cores)")
@@ -90,7 +92,14 @@ def run_simulate(args) -> int:
     if not inputs:
         raise InputError(f"{args.portraits}: no images found")
     cfg = _cfg(args, ops=args.ops, levels=tuple(args.levels), combos=args.combos)
-    return _run(args, make_tasks("simulate", inputs, cfg, args.per_shard))
+    from ..data.simulate import samples_per_input
+    return _run(args, make_tasks("simulate", inputs, cfg, _per_shard(args, samples_per_input(cfg))))
+
+
+def _per_shard(args, per_input: int) -> int:
+    if args.samples_per_shard:
+        return max(1, round(args.samples_per_shard / max(1, per_input)))
+    return args.per_shard
 
 
 def _labels(folder: Path) -> dict:
@@ -117,7 +126,7 @@ def run_professional(args) -> int:
     pairs = [[str(b), str(a), n] for b, a, n in find_pairs(args.pairs)]
     if not pairs:
         raise InputError(f"{args.pairs}: no pairs (NAME.ext + NAME_retouched.ext, or before/ + after/)")
-    return _run(args, make_tasks("professional", pairs, _cfg(args), args.per_shard, _labels(args.pairs)))
+    return _run(args, make_tasks("professional", pairs, _cfg(args), _per_shard(args, 1), _labels(args.pairs)))
 
 
 def run_inspect(args) -> int:

@@ -85,6 +85,12 @@ def recipes_for(iid: str, cfg: SimConfig) -> list[Recipe]:
     return out
 
 
+def samples_per_input(cfg: SimConfig) -> int:
+    """How many samples one portrait yields (when its face is found)."""
+    n_ops = len(ops_in("llw") if cfg.ops == "llw" else ops_in())
+    return n_ops * len(cfg.levels) * 2 + cfg.combos
+
+
 def _sample(key: str, iid: str, subset: str, src: np.ndarray, tgt: np.ndarray, recipe: Recipe | None,
             lm_src: np.ndarray | None, lm_tgt: np.ndarray | None, cfg: SimConfig, extra: dict) -> Sample:
     aug = draw(cfg.seed, key, (src.shape[1], src.shape[0]))

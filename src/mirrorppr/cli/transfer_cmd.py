@@ -215,7 +215,7 @@ def run_batch_cmd(args) -> int:
     kw = dict(engine=args.engine, strength=args.strength, overrides=_overrides(args.overrides),
               mode=args.mode, landmarker=args.landmarker, face_index=args.face_index)
     rep = run_batch(op, args.indir, args.outdir, workers=args.workers, suffix=args.suffix,
-                    progress=sys.stderr.isatty() or True, **kw)
+                    progress=True, **kw)
     for src, err in sorted(rep.failed.items()):
         print(f"  failed: {err}", file=sys.stderr)
     print(rep.summary())

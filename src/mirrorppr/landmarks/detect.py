@@ -62,7 +62,6 @@ class Face:
 
 def _mesh_crop(rgb: np.ndarray, box: np.ndarray, backend: MeshBackend, enlarge: float = 2.0
                ) -> list[np.ndarray]:
-    h, w = rgb.shape[:2]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     side = max(box[2] - box[0], box[3] - box[1]) * enlarge
     x0, y0 = cx - side / 2, cy - side / 2

@@ -149,6 +149,7 @@ class FaceBoxDetector:
 
     def __init__(self) -> None:
         self._model = None
+        _DETECTORS.append(self)
 
     def boxes(self, rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """(x0, y0, x1, y1) boxes in pixels with scores."""
@@ -170,6 +171,13 @@ class FaceBoxDetector:
 
 
 _BACKENDS: dict[str, MeshBackend] = {}
+_DETECTORS: list["FaceBoxDetector"] = []
+
+
+def models_loaded() -> bool:
+    """Whether this process has started any MediaPipe graph (then forking is unsafe)."""
+    return any(getattr(b, "_models", None) for b in _BACKENDS.values()) or any(
+        d._model is not None for d in _DETECTORS)
 DEFAULT_BACKEND = os.environ.get("MIRRORPPR_LANDMARKER", "facemesh")
 
 

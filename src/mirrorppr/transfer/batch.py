@@ -112,7 +112,11 @@ def run_batch(operation: Operation, indir: Path, outdir: Path, *, workers: int |
             (report.failed.__setitem__(s, err) if err else report.done.append(s))
             bar.update()
     else:
-        ctx = mp.get_context("spawn")  # MediaPipe graphs do not survive fork
+        from ..landmarks.backends import models_loaded
+
+        # Forked workers start in milliseconds, but MediaPipe graphs do not survive a fork:
+        # spawn fresh interpreters when this process has started one.
+        ctx = mp.get_context("spawn" if models_loaded() else "fork")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
                                  initargs=(operation.to_dict(), retoucher_kw)) as pool:
             futures = [pool.submit(_one, str(s), str(d)) for s, d in todo]

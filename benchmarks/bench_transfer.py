@@ -48,16 +48,17 @@ def per_query(width: int, height: int, engine: str) -> dict:
 
 
 def batch(n: int) -> list[dict]:
+    """Batch throughput, run like `mirrorppr batch --preset`: the preset is loaded in a
+    fresh process (no face model started there, so workers can fork)."""
     from _util import portrait
 
     from mirrorppr.analyze import analyze
     from mirrorppr.imageio import Photo, write_image
-    from mirrorppr.transfer.batch import run_batch
 
     before, after = exemplar()
-    op = analyze(before, after)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        preset = analyze(before, after).save(Path(tmp) / "look.json")
         indir = Path(tmp) / "in"
         base = portrait(1024, 1024)
         rng = np.random.default_rng(0)
@@ -66,29 +67,45 @@ def batch(n: int) -> list[dict]:
             img = np.clip(img.astype(np.float32) * rng.uniform(0.9, 1.1), 0, 255).astype(np.uint8)
             write_image(Photo(img, format="JPEG"), indir / f"q{i:03d}.jpg")
         for workers in (1, 2):
-            rep = run_batch(op, indir, Path(tmp) / f"out{workers}", workers=workers, progress=False)
-            assert not rep.failed, rep.failed
-            rows.append({"workers": workers, "photos": n, "seconds": rep.seconds,
-                         "per_s": n / rep.seconds})
+            out = subprocess.run([sys.executable, __file__, "--run-batch", str(preset), str(indir),
+                                  str(Path(tmp) / f"out{workers}"), str(workers)],
+                                 capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
+
+
+def run_batch_only(preset: str, indir: str, outdir: str, workers: int) -> dict:
+    from mirrorppr.analyze import Operation
+    from mirrorppr.transfer.batch import run_batch
+
+    rep = run_batch(Operation.load(preset), Path(indir), Path(outdir), workers=workers, progress=False)
+    assert not rep.failed, rep.failed
+    n = len(rep.done)
+    return {"workers": workers, "photos": n, "seconds": rep.seconds, "per_s": n / rep.seconds}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--one", nargs=3, metavar=("W", "H", "ENGINE"))
+    ap.add_argument("--run-batch", nargs=4, metavar=("PRESET", "IN", "OUT", "WORKERS"))
+    ap.add_argument("--batch-only", action="store_true")
     a = ap.parse_args()
+    if a.run_batch:
+        print(json.dumps(run_batch_only(*a.run_batch[:3], int(a.run_batch[3]))))
+        return
     if a.one:
         print(json.dumps(per_query(int(a.one[0]), int(a.one[1]), a.one[2])))
         return
     rows = []
-    for w, h in [(1024, 1024), (6000, 4000)]:
+    for w, h in ([] if a.batch_only else [(1024, 1024), (6000, 4000)]):
         for engine in ("auto", "flow"):
             out = subprocess.run([sys.executable, __file__, "--one", str(w), str(h), engine],
                                  capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print("| query | engine | analysis (once per exemplar) | retouch per query | RSS after load | peak RSS |")
-    print("|---|---|---|---|---|---|")
+    if rows:
+        print("| query | engine | analysis (once per exemplar) | retouch per query | RSS after load | peak RSS |")
+        print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['engine']} | {r['analysis_s']:.2f} s | {r['retouch_s']:.3f} s | "
               f"{r['rss_after_load_mb']:.0f} MB | {r['peak_rss_mb']:.0f} MB |")

@@ -20,6 +20,7 @@ from ..landmarks import Face, find_face
 from .fit import fit_recipe
 from .flow import measure_flow
 from .normalize import STEP, Frame, face_weight
+from ..ops.base import get_op
 from ..ops.recipe import Recipe
 from .operation import Operation
 from .refine import refine_in_image
@@ -67,12 +68,22 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     flow = measure.to_grid(frame) * face_weight(frame.to_norm(face.points))[..., None]
     fit = fit_recipe(face.points, size, flow, frame, families=families, max_ops=max_ops)
     recipe, refined_gain, rejected = fit.recipe, None, None
-    if fit.ramp_slope > 0 and len(recipe):
-        # Made by the paper's exact procedure: settle the recipe in image space.
-        def detect(px: np.ndarray) -> np.ndarray:
-            return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
 
-        refined = refine_in_image(src, tgt, fit.recipe, face.points, detect)
+    def detect(px: np.ndarray) -> np.ndarray:
+        return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
+
+    candidates = []
+    if fit.ramp_slope > 0 and len(recipe):
+        candidates.append(fit.recipe)
+    elif "llw" in families and any(get_op(s.op).family != "llw" for s in recipe):
+        # A professional op may mimic a paper op; if the paper's own ops, re-run with its
+        # exact procedure, reproduce the exemplar, that settles it.
+        llw_fit = fit_recipe(face.points, size, flow, frame, families=("llw",), max_ops=max_ops, prefer=())
+        if llw_fit.ramp_slope > 0 and len(llw_fit.recipe):
+            candidates.append(llw_fit.recipe)
+    for cand in candidates:
+        # Made by the paper's exact procedure: settle the recipe in image space.
+        refined = refine_in_image(src, tgt, cand, face.points, detect)
         if refined is not None:
             recipe, refined_gain = refined
     if refined_gain is None and fit.explained < MIN_EXPLAINED and len(recipe):

@@ -83,6 +83,29 @@ def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, poin
             steps, cur = trial_steps, cur + (v,)
             cache.clear()
             cache[cur] = best
+    # Ops sharing a mask (lips, mouth size, mouth position) are easily confused when the
+    # ramp dominates: try swapping each for another op of the vocabulary.
+    for i in range(len(steps)):
+        have = {s.op for s in steps}
+        best_swap = None
+        for op in ops_in("llw"):
+            if op.name in have:
+                continue
+            for v in (-100.0, -50.0, 50.0, 100.0):
+                trial_steps = steps[:i] + [Step(op.name, v)] + steps[i + 1:]
+                vals = cur[:i] + (v,) + cur[i + 1:]
+                r = Recipe([Step(s.op, x) for s, x in zip(trial_steps, vals)])
+                try:
+                    out = apply_recipe_exact(source, r, detect, points=points)
+                except MirrorError:
+                    continue
+                sc = _psnr(out, target, mask)
+                if sc > best + ADD_MIN_DB and (best_swap is None or sc > best_swap[0]):
+                    best_swap = (sc, trial_steps, vals)
+        if best_swap is not None:
+            best, steps, cur = best_swap
+            cache.clear()
+            cache[cur] = best
     for step_size in ([40.0, 15.0, 5.0, 2.0] if rounds > 1 else [15.0, 5.0]):
         improved = True
         while improved:

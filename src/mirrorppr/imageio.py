@@ -7,6 +7,7 @@ then rename) and never replace an input file.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -320,22 +321,31 @@ __all__ = ["Photo", "read_image", "write_image", "encode_image", "load_rgb", "is
            "SUPPORTED_SUFFIXES", "DEFAULT_MAX_MEGAPIXELS"]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write a file atomically: a temp file in the same folder, fsync, then rename."""
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block
+    finishes, so readers never see a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write a file atomically: a temp file in the same folder, fsync, then rename."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

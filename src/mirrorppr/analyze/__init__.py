@@ -20,7 +20,6 @@ from ..landmarks import Face, find_face
 from .fit import fit_recipe
 from .flow import measure_flow
 from .normalize import STEP, Frame, face_weight
-from ..ops.base import get_op
 from ..ops.recipe import Recipe
 from .operation import Operation
 from .refine import refine_in_image
@@ -75,12 +74,12 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     candidates = []
     if fit.ramp_slope > 0 and len(recipe):
         candidates.append(fit.recipe)
-    elif "llw" in families and any(get_op(s.op).family != "llw" for s in recipe):
+    elif fit.llw_alternative is not None:
         # A professional op may mimic a paper op; if the paper's own ops, re-run with its
         # exact procedure, reproduce the exemplar, that settles it.
-        llw_fit = fit_recipe(face.points, size, flow, frame, families=("llw",), max_ops=max_ops, prefer=())
-        if llw_fit.ramp_slope > 0 and len(llw_fit.recipe):
-            candidates.append(llw_fit.recipe)
+        alt = fit.llw_alternative
+        if alt.ramp_slope > 0 and len(alt.recipe):
+            candidates.append(alt.recipe)
     for cand in candidates:
         # Made by the paper's exact procedure: settle the recipe in image space.
         refined = refine_in_image(src, tgt, cand, face.points, detect)

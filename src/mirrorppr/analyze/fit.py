@@ -90,6 +90,7 @@ class Fit:
     predicted: np.ndarray     # the recipe's motion on the grid (nuisance ramp included)
     explained: float          # share of the measured motion's energy the fit explains
     ramp_slope: float = 0.0   # slope of the resampling nuisance ramp (0.029 = 1024 px edit)
+    llw_alternative: "Fit | None" = None   # the paper-ops-only fit, when one was made
 
 
 class _Problem:
@@ -269,4 +270,6 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
         simple = _fit([k for k in keys if get_op(k[0]).family in prefer])
         if simple.explained >= fit.explained - PREFER_MARGIN:
             fit = simple
+        else:
+            fit.llw_alternative = simple
     return fit

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..imageio import atomic_write_text
+from ..imageio import atomic_path, atomic_write_text
 
 IMAGE_KEYS = ("source", "target", "query", "ground_truth")
 MANIFEST = "manifest.jsonl"
@@ -58,22 +56,13 @@ class Sample:
 
 def write_shard(path: Path, samples: list[Sample], fmt: str = "png") -> dict:
     """Write samples into ``path`` atomically; returns the shard's manifest entry."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
     ops: Counter = Counter()
-    try:
-        with tarfile.open(tmp, "w") as tar:
-            for s in samples:
-                for name, img in s.images.items():
-                    _add(tar, f"{s.key}.{name}.{fmt}", encode(img, fmt))
-                _add(tar, f"{s.key}.json", json.dumps(s.record, sort_keys=True).encode())
-                ops.update(s.ops())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, tarfile.open(tmp, "w") as tar:
+        for s in samples:
+            for name, img in s.images.items():
+                _add(tar, f"{s.key}.{name}.{fmt}", encode(img, fmt))
+            _add(tar, f"{s.key}.json", json.dumps(s.record, sort_keys=True).encode())
+            ops.update(s.ops())
     return {"shard": path.name, "samples": len(samples), "bytes": path.stat().st_size,
             "ops": dict(sorted(ops.items())),
             "subsets": dict(Counter(s.record.get("subset", "?") for s in samples))}

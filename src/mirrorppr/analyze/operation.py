@@ -34,6 +34,16 @@ class Operation:
     explained: float = 0.0
     confidence: float = 0.0
     meta: dict = field(default_factory=dict)
+    #: The exemplar pair itself (uint8 RGB before, after), kept in memory only: what the
+    #: learned ``model`` engine reads instead of the analysis. Never written to presets.
+    exemplar: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_pair(cls, source_rgb: np.ndarray, target_rgb: np.ndarray) -> "Operation":
+        """An unanalysed operation that only carries the exemplar pair (model engine)."""
+        zeros = np.zeros(grid_points().shape, np.float32)
+        return cls(recipe=Recipe([]), flow=zeros, residual=zeros.copy(), landmarks=np.zeros((0, 2)),
+                   meta={"analysed": False}, exemplar=(source_rgb, target_rgb))
 
     @property
     def summary(self) -> str:

@@ -23,6 +23,11 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--no-facesim", action="store_true", help="skip the dlib face-similarity metric")
     p.add_argument("--ops", choices=["all", "llw", "pro"], default="all")
+    m = p.add_argument_group("model engine (--engine model)")
+    m.add_argument("--weights", type=Path, help="trained MirrorPPR weights folder")
+    m.add_argument("--steps", type=int, default=40, help="sampling steps (default 40)")
+    m.add_argument("--paste", choices=["flow", "resize"], default="flow")
+    m.add_argument("--device", help="default: cuda when available")
     p.set_defaults(func=run_eval_cmd)
 
     p = sub.add_parser("bench", help="build benchmark cases",
@@ -50,6 +55,10 @@ def run_eval_cmd(args) -> int:
     if not args.cases.is_dir():
         raise InputError(f"{args.cases}: not a folder of cases")
     fams = {"all": ("llw", "pro"), "llw": ("llw",), "pro": ("pro",)}[args.ops]
+    if "model" in args.engine:
+        from .transfer_cmd import _register_model
+        args.seed, args.base = 0, None
+        _register_model(args)
     res = run_eval(args.cases, args.engine or ["auto"], args.out, facesim=not args.no_facesim,
                    families=fams)
     print(to_markdown(res))

@@ -31,7 +31,16 @@ def _engine_options(p) -> None:
     p.add_argument("--mode", choices=["auto", "fast", "exact"], default="auto",
                    help="how recipes are applied: exact = the paper's procedure (LLW ops, "
                         "default when all ops are LLW and the photo is <= 8 MP), fast = one warp")
-    p.add_argument("--weights", type=Path, help="trained MirrorPPR weights folder (engine 'model')")
+    m = p.add_argument_group("model engine (learned MirrorPPR; needs the 'model' extra)")
+    m.add_argument("--weights", type=Path, help="trained weights folder (from 'mirrorppr train')")
+    m.add_argument("--steps", type=int, default=40, help="sampling steps (default 40)")
+    m.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    m.add_argument("--paste", choices=["flow", "resize"], default="flow",
+                   help="carry the result to full resolution as a warp of the original (flow, "
+                        "default) or by resizing the model's pixels (resize)")
+    m.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    m.add_argument("--base", metavar="DIR", help="where the frozen base model is on this machine, "
+                                                 "if not where it was during training")
     add_landmarker(p)
 
 
@@ -63,7 +72,12 @@ def _register_model(args) -> None:
     except ModuleNotFoundError as exc:
         raise ConfigError(f"the model engine needs the 'model' extra ({exc.name} missing): "
                           "pip install 'mirrorppr[model]'") from None
-    register_model_engine(args.weights)
+    from ..model.engine import ModelSettings
+
+    if not (args.weights / "mirrorppr.json").is_file():
+        raise ConfigError(f"{args.weights}: not a MirrorPPR weights folder (mirrorppr.json missing)")
+    register_model_engine(args.weights, ModelSettings(steps=args.steps, seed=args.seed, paste=args.paste,
+                                                      device=args.device, base_path=args.base))
 
 
 def register(sub) -> None:
@@ -143,7 +157,12 @@ def register(sub) -> None:
 
 def run_retouch(args) -> int:
     t = time.perf_counter()
-    op = analyze(args.source, args.target, backend=args.landmarker)
+    if args.engine == "model":      # the learned system reads the pair itself, no analysis
+        op = Operation.from_pair(read_image(args.source).rgb8(), read_image(args.target).rgb8())
+        if args.save_preset:
+            raise ConfigError("--save-preset: the model engine makes no analysis to save")
+    else:
+        op = analyze(args.source, args.target, backend=args.landmarker)
     ta = time.perf_counter() - t
     r = _retoucher(op, args)
     query = read_image(args.query)
@@ -156,7 +175,8 @@ def run_retouch(args) -> int:
         img = panels([src, tgt, query.rgb8(), res.photo.rgb8()],
                      ["exemplar before", "exemplar after", "query", f"retouched ({args.engine})"])
         write_rgb(img, args.compare, protect=(args.source, args.target, args.query))
-    print(f"{args.output}: {op.describe()}; engine {args.engine}; analysis {ta:.2f} s, "
+    what = "learned model" if args.engine == "model" else op.describe()
+    print(f"{args.output}: {what}; engine {args.engine}; analysis {ta:.2f} s, "
           f"retouch {res.seconds:.2f} s")
     return 0
 

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from ..analyze import analyze
-from ..errors import MirrorError
+from ..analyze.operation import Operation
+from ..errors import ConfigError, MirrorError
 from ..imageio import Photo, atomic_write_text, read_image, write_image
 from ..transfer import Retoucher
 from ..visualize import heatmap
@@ -65,6 +66,13 @@ def run_eval(root: Path, engines: list[str], out: Path, *, facesim: bool = True,
              model_weights: Path | None = None) -> EvalResult:
     from tqdm import tqdm
 
+    if "model" in engines:
+        from ..transfer.engines import ENGINES
+        if model_weights is not None:
+            from ..model.engine import register_model_engine
+            register_model_engine(model_weights)
+        elif "model" not in ENGINES:
+            raise ConfigError("engine 'model' needs trained weights (--weights DIR)")
     cases = load_cases(root)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict | None]] = {"no-op": {}}
@@ -81,26 +89,29 @@ def run_eval(root: Path, engines: list[str], out: Path, *, facesim: bool = True,
         query = _rgb(case.query, size)
         outputs: dict[str, np.ndarray | None] = {"no-op": query}
         seconds: dict[str, float] = {"no-op": 0.0}
-        op, err = None, None
+        op, err, t_an = None, None, 0.0
         try:
-            t = time.perf_counter()
-            op = analyze(case.source, case.target, families=families)
-            t_an = time.perf_counter() - t
+            if any(e != "model" for e in engines):
+                t = time.perf_counter()
+                op = analyze(case.source, case.target, families=families)
+                t_an = time.perf_counter() - t
         except MirrorError as exc:
             err = str(exc)
+        pair = Operation.from_pair(_rgb(case.source), _rgb(case.target)) if "model" in engines else None
         if op is not None and isinstance(case.info.get("recipe"), list):
             fitted = {s.op: s.strength for s in op.recipe.steps}
             recovery[case.id] = [(st["op"], float(st["strength"]), float(fitted.get(st["op"], 0.0)))
                                  for st in case.info["recipe"]]
         for e in engines:
-            if op is None:
+            use = pair if e == "model" else op
+            if use is None:
                 outputs[e] = None
                 continue
             try:
-                r = Retoucher(op, engine=e)
+                r = Retoucher(use, engine=e)
                 t = time.perf_counter()
                 res = r.run(case.query)
-                seconds[e] = time.perf_counter() - t + t_an
+                seconds[e] = time.perf_counter() - t + (0.0 if e == "model" else t_an)
                 o = res.photo.rgb8()
                 write_image(res.photo, out / "outputs" / e / f"{case.id}.png")
                 outputs[e] = cv2.resize(o, size, interpolation=cv2.INTER_CUBIC) if o.shape[:2] != gt.shape[:2] else o

@@ -41,7 +41,15 @@ class Retoucher:
 
     @classmethod
     def from_exemplar(cls, source, target, *, families: tuple[str, ...] = ("llw", "pro"),
-                      **kw) -> "Retoucher":
+                      weights: str | os.PathLike | None = None, **kw) -> "Retoucher":
+        """Analyse the pair (warp engines), or keep it for the learned ``model`` engine
+        (``engine="model", weights=DIR``; loads and registers the weights)."""
+        if kw.get("engine") == "model":
+            if weights is not None:
+                from ..model.engine import register_model_engine
+                register_model_engine(weights)
+            as_rgb = lambda x: (x if isinstance(x, Photo) else read_image(x)).rgb8()  # noqa: E731
+            return cls(Operation.from_pair(as_rgb(source), as_rgb(target)), **kw)
         op = analyze(source, target, families=families, backend=kw.get("landmarker"))
         return cls(op, **kw)
 

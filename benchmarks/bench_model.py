@@ -27,21 +27,27 @@ H200_S_PER_STEP_1024 = 0.43
 VL_TOKENS = 300
 
 
-def measure(pipe, steps: int, device: str, repeat: int = 2) -> float:
+def measure(pipe, steps: int, device: str) -> tuple[float, float]:
+    """(seconds per image at ``steps``, seconds per step): two-step and seven-step runs give
+    the fixed part (encoders, codec) and the per-step part, so slow CPUs need not run all
+    the steps."""
     src = read_image(samples.grace_hopper()).rgb8()
     q = portrait(768, 1024)
     pipe.to(device)
     pipe(src, src, q, num_inference_steps=2, progress=False)            # warm-up
-    ts = []
-    for i in range(repeat):
+
+    def run(n: int) -> float:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         t = time.perf_counter()
-        pipe(src, src, q, num_inference_steps=steps, seed=i, progress=False)
+        pipe(src, src, q, num_inference_steps=n, progress=False)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+        return time.perf_counter() - t
+
+    two = float(np.median([run(2) for _ in range(2)]))
+    per_step = max(0.0, (run(7) - two) / 5)
+    return two + per_step * (steps - 2), per_step
 
 
 def main() -> None:
@@ -50,17 +56,18 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = []
-    for name in ("tiny", "small"):
-        cfg = load_config(name)
+    for name, over in (("tiny", []), ("small", ["model.resolution=128"]), ("small", [])):
+        cfg = load_config(name, over)
         pipe = MirrorPPRPipeline.build(cfg["model"])
         pipe.spec["resolution"] = cfg["model"]["resolution"]
         res = cfg["model"]["resolution"]
         n_img = 2 * tokens_at(res, pipe.codec.factor)
         cost = dit_step(cfg["model"]["base"]["config"], n_img, 8)
-        cpu = measure(pipe, args.steps, "cpu")
+        cpu, cpu_step = measure(pipe, args.steps, "cpu")
         gpu = measure(pipe, args.steps, "cuda") if torch.cuda.is_available() else None
-        rows.append((name, f"{res} px", cost.tokens, cost.flops / 1e9, args.steps, f"{cpu:.2f}",
-                     "-" if gpu is None else f"{gpu:.2f}"))
+        rows.append((name, f"{res} px", cost.tokens, cost.flops / 1e9, args.steps,
+                     f"{cpu:.2f} ({cpu_step:.3f}/step)",
+                     "not measured (no GPU)" if gpu is None else f"{gpu[0]:.2f} ({gpu[1]:.3f}/step)"))
     n_img = 2 * tokens_at(1024)
     cost = dit_step(QWEN_IMAGE, n_img, VL_TOKENS + 8)
     rows.append(("paper (estimate)", "1024 px", cost.tokens, cost.flops / 1e9, 40,

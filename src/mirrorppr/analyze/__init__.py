@@ -20,6 +20,7 @@ from ..landmarks import Face, find_face
 from .fit import fit_recipe
 from .flow import measure_flow
 from .normalize import STEP, Frame, face_weight
+from ..ops.base import get_op
 from ..ops.recipe import Recipe
 from .operation import Operation
 from .refine import refine_in_image
@@ -72,19 +73,19 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
         return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
 
     candidates = []
-    if fit.ramp_slope > 0 and len(recipe):
+    if fit.ramp_slope > 0 and len(recipe) and all(get_op(s.op).family == "llw" for s in recipe):
         candidates.append(fit.recipe)
-    elif fit.llw_alternative is not None:
+    alt = fit.llw_alternative
+    if alt is not None and alt.ramp_slope > 0 and len(alt.recipe):
         # A professional op may mimic a paper op; if the paper's own ops, re-run with its
         # exact procedure, reproduce the exemplar, that settles it.
-        alt = fit.llw_alternative
-        if alt.ramp_slope > 0 and len(alt.recipe):
-            candidates.append(alt.recipe)
+        candidates.append(alt.recipe)
     for cand in candidates:
         # Made by the paper's exact procedure: settle the recipe in image space.
         refined = refine_in_image(src, tgt, cand, face.points, detect)
         if refined is not None:
             recipe, refined_gain = refined
+            break
     if refined_gain is None and fit.explained < MIN_EXPLAINED and len(recipe):
         # The vocabulary barely explains this motion: naming ops would be guessing.
         rejected, recipe = recipe.summary(), Recipe([])

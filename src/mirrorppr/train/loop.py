@@ -306,8 +306,11 @@ def train_stage1(cfg: dict, out: Path, *, max_steps=None, deadline=None, progres
         pred = obj.head(obj.rformer(fs, ft), fq, b["query"])
         loss = float(obj.head.loss(obj.rformer(fs, ft), fq, b["query"], b["ground_truth"]))
         from ..model.pipeline import to_uint8
-        q, g, p = to_uint8(b["query"]), to_uint8(b["ground_truth"]), to_uint8(pred)
-        p = np.stack([cv2.resize(x, (q.shape[2], q.shape[1])) for x in p])
+        # Scored at the head's own size: the no-op is the query resampled the same way.
+        size = pred.shape[-2:]
+        rs = lambda x: torch.nn.functional.interpolate(x.float(), size=size, mode="bilinear",  # noqa: E731
+                                                       antialias=True, align_corners=False)
+        q, g, p = to_uint8(rs(b["query"])), to_uint8(rs(b["ground_truth"])), to_uint8(pred)
         _save_image(_grid([[qi, gi, pi] for qi, gi, pi in zip(q, g, p)]),
                     out / "validation" / f"stage1-{step:06d}.png")
         log.log("stage1/val", step, {"loss": loss, "psnr": float(np.mean([_psnr(x, y) for x, y in zip(p, g)])),

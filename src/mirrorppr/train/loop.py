@@ -352,7 +352,6 @@ def train_stage2(cfg: dict, out: Path, *, max_steps=None, deadline=None, progres
     params = [p for p in objective.parameters() if p.requires_grad]
     log = Logger(out, acc.is_main_process)
     val = Batches(cfg, 0, 1).fixed(int(cfg["data"].get("validation", 4)))
-    total = {"steps": None}
 
     def export(step: int) -> None:
         if acc.is_main_process:
@@ -377,10 +376,8 @@ def train_stage2(cfg: dict, out: Path, *, max_steps=None, deadline=None, progres
         objective.train()
 
     try:
-        res = run_loop("2", cfg, out, objective, params, acc, log, validate=validate, export=export,
-                       max_steps=max_steps, deadline=deadline, progress=progress)
-        total["steps"] = res["steps"]
-        return res
+        return run_loop("2", cfg, out, objective, params, acc, log, validate=validate, export=export,
+                        max_steps=max_steps, deadline=deadline, progress=progress)
     finally:
         log.close()
 

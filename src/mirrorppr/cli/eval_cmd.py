@@ -57,7 +57,6 @@ def run_eval_cmd(args) -> int:
     fams = {"all": ("llw", "pro"), "llw": ("llw",), "pro": ("pro",)}[args.ops]
     if "model" in args.engine:
         from .transfer_cmd import _register_model
-        args.seed, args.base = 0, None
         _register_model(args)
     res = run_eval(args.cases, args.engine or ["auto"], args.out, facesim=not args.no_facesim,
                    families=fams)

@@ -76,8 +76,9 @@ def _register_model(args) -> None:
 
     if not (args.weights / "mirrorppr.json").is_file():
         raise ConfigError(f"{args.weights}: not a MirrorPPR weights folder (mirrorppr.json missing)")
-    register_model_engine(args.weights, ModelSettings(steps=args.steps, seed=args.seed, paste=args.paste,
-                                                      device=args.device, base_path=args.base))
+    register_model_engine(args.weights, ModelSettings(
+        steps=args.steps, seed=getattr(args, "seed", 0), paste=args.paste, device=args.device,
+        base_path=getattr(args, "base", None)))
 
 
 def register(sub) -> None:

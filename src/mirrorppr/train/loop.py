@@ -304,12 +304,12 @@ def train_stage1(cfg: dict, out: Path, *, max_steps=None, deadline=None, progres
         feats = obj.encoder(torch.cat([b["source"], b["target"], b["query"]]))
         fs, ft, fq = feats.chunk(3)
         pred = obj.head(obj.rformer(fs, ft), fq, b["query"])
-        loss = float(obj.head.loss(obj.rformer(fs, ft), fq, b["query"], b["ground_truth"]))
         from ..model.pipeline import to_uint8
         # Scored at the head's own size: the no-op is the query resampled the same way.
         size = pred.shape[-2:]
         rs = lambda x: torch.nn.functional.interpolate(x.float(), size=size, mode="bilinear",  # noqa: E731
                                                        antialias=True, align_corners=False)
+        loss = float(torch.nn.functional.mse_loss(pred, rs(b["ground_truth"])))
         q, g, p = to_uint8(rs(b["query"])), to_uint8(rs(b["ground_truth"])), to_uint8(pred)
         _save_image(_grid([[qi, gi, pi] for qi, gi, pi in zip(q, g, p)]),
                     out / "validation" / f"stage1-{step:06d}.png")

@@ -23,7 +23,7 @@ from .normalize import STEP, Frame, face_weight
 from ..ops.base import get_op
 from ..ops.recipe import Recipe
 from .operation import Operation
-from .refine import refine_in_image
+from .refine import paste_box, refine_in_image
 
 __all__ = ["analyze", "Operation"]
 
@@ -31,6 +31,8 @@ __all__ = ["analyze", "Operation"]
 RESIDUAL_SMOOTH = 0.06
 #: A recipe that explains less than this share of the measured motion is not kept.
 MIN_EXPLAINED = 0.15
+#: Without signs of the paper's procedure, its image-space check stops early below this (dB).
+QUICK_EXIT_DB = 3.0
 
 
 
@@ -42,6 +44,16 @@ def _as_rgb(x, name: str) -> tuple[np.ndarray, str]:
     if isinstance(x, (str, os.PathLike)):
         return read_image(x).rgb8(), str(x)
     raise TypeError(f"{name}: expected a path, Photo or array, got {type(x).__name__}")
+
+
+def _slope(fitted: float, canvas, refined: bool, size, scale: float) -> float:
+    """The resampling ramp's slope: that of the picture the exact procedure ran on when
+    it reproduced the exemplar (a crop, or the photo), else what the flow fit found."""
+    if canvas is not None:
+        return 1.0 / (max(canvas[2], canvas[3]) // 30)
+    if refined and fitted == 0:
+        return 1.0 / (max(size) * scale // 30)
+    return fitted
 
 
 def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_ops: int = 5,
@@ -72,19 +84,26 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     def detect(px: np.ndarray) -> np.ndarray:
         return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
 
+    # A rectangle pasted back into the after photo: the paper's procedure ran on a crop.
+    box = paste_box(src, tgt, face.points)
+    canvas, scale = None, 1.0
+    # Evidence of the paper's procedure (its resampling ramp, a pasted crop) makes the
+    # image-space check worth its time; without it, give up as soon as it looks hopeless.
+    paper_hint = fit.ramp_slope > 0 or box is not None
     candidates = []
-    if fit.ramp_slope > 0 and len(recipe) and all(get_op(s.op).family == "llw" for s in recipe):
+    if len(recipe) and all(get_op(s.op).family == "llw" for s in recipe):
         candidates.append(fit.recipe)
     alt = fit.llw_alternative
-    if alt is not None and alt.ramp_slope > 0 and len(alt.recipe):
+    if alt is not None and len(alt.recipe) and (paper_hint or alt.ramp_slope > 0):
         # A professional op may mimic a paper op; if the paper's own ops, re-run with its
         # exact procedure, reproduce the exemplar, that settles it.
         candidates.append(alt.recipe)
     for cand in candidates:
-        # Made by the paper's exact procedure: settle the recipe in image space.
-        refined = refine_in_image(src, tgt, cand, face.points, detect)
+        refined = refine_in_image(src, tgt, cand, face.points, detect, box=box,
+                                  quick_exit_db=None if paper_hint else QUICK_EXIT_DB)
         if refined is not None:
-            recipe, refined_gain = refined
+            recipe, refined_gain, canvas, scale = (refined.recipe, refined.gain_db,
+                                                   refined.canvas, refined.scale)
             break
     if refined_gain is None and fit.explained < MIN_EXPLAINED and len(recipe):
         # The vocabulary barely explains this motion: naming ops would be guessing.
@@ -104,7 +123,10 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     confidence = fit.explained if peak > 0 else 1.0
     meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),
             "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
-            "ramp_slope": round(fit.ramp_slope, 5),
+            "ramp_slope": round(_slope(fit.ramp_slope, canvas, refined_gain is not None, size, scale), 5),
+            "canvas": None if canvas is None else list(canvas),
+            # Edited at another size than published: the query is edited at that size too.
+            "working_side": None if scale == 1.0 else int(round(max(size) * scale)),
             "rejected_recipe": rejected,
             "landmark_motion_mean": None if lm_motion is None
             else round(float(np.hypot(*lm_motion[:468].T).mean()), 5),

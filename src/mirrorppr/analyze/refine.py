@@ -12,15 +12,24 @@ on the exemplar's before photo and comparing with its after photo settles it. Th
    matters), then a coarse coordinate search of strengths (sign flips, dropping);
 3. adding a missing op (at any position), then swapping each op for another candidate;
 4. the order again, then a fine coordinate search.
+
+Where the after photo is the before photo with a rectangle pasted back into it (every
+pixel inside resampled, none outside: the procedure ran on a square crop), the crop is
+the picture the procedure saw: its size sets the resampling ramp and the mask blur. Its
+visible edges are read off the photos; the hidden ones (past the borders) come from a
+search of its side length, scored the same way. Comparisons are made only where some
+paper op can change pixels, so the paste's own resampling does not drown the edit.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import permutations
 
 import cv2
 import numpy as np
 
 from ..errors import MirrorError
+from ..ops.apply import blend_mask
 from ..ops.base import get_op, ops_in
 from ..ops.recipe import Recipe, Step, apply_recipe_exact
 
@@ -35,12 +44,106 @@ MIN_OVERLAP = 0.25
 MAX_OPS = 4
 TRIAL = (-100.0, -50.0, 50.0, 100.0)
 SWAP_TRIAL = (-100.0, -75.0, -50.0, -25.0, 25.0, 50.0, 75.0, 100.0)
+#: A pasted-back crop: share of pixels that differ inside it, and at most outside it.
+PASTE_INSIDE, PASTE_OUTSIDE = 0.4, 0.05
+#: Crop sides tried, as multiples of the visible part (coarse step in pixels).
+CANVAS_SPAN, CANVAS_STEP = 1.5, 24
+STRENGTH_SCALES = (1.0, 1.15, 1.3)
+WEAK = 40.0
+
+#: The paper's working resolution (long side, pixels): photos published smaller were
+#: edited at this size.
+PAPER_SIDE = 1024
+
+Canvas = tuple[int, int, int, int]
 
 
-def _changed(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+@dataclass
+class Refined:
+    recipe: Recipe
+    gain_db: float                  # PSNR gain over doing nothing, where things changed
+    canvas: Canvas | None           # the crop it was edited on (None: the whole photo)
+    scale: float = 1.0              # working pixels per photo pixel
+
+
+def _changed(source: np.ndarray, target: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Pixels that changed, where some paper op could have changed them."""
     diff = np.abs(source.astype(np.int16) - target.astype(np.int16)).max(axis=2) > 3
     k = max(3, int(0.01 * min(source.shape[:2])) | 1)
-    return cv2.dilate(diff.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    changed = cv2.dilate(diff.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    H, W = source.shape[:2]
+    reach = np.zeros((H, W), np.uint8)
+    for op in ops_in("llw"):
+        try:
+            reach |= (blend_mask(op.geometry(np.round(points), 100.0), (W, H)) > 0).astype(np.uint8)
+        except MirrorError:
+            continue
+    k = max(3, int(0.03 * min(H, W)) | 1)
+    return changed & (cv2.dilate(reach, np.ones((k, k), np.uint8)) > 0)
+
+
+def paste_box(source: np.ndarray, target: np.ndarray, points: np.ndarray
+              ) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of a rectangle pasted back into the after photo, or None.
+
+    A crop edited and pasted back differs from the before photo nearly everywhere inside
+    (resampled) and nowhere outside; around the face, where no facial op reaches, that
+    is the paste alone (an edit's own changes, and JPEG noise around them, stay near the
+    features)."""
+    d = (source != target).any(axis=2)
+    H, W = d.shape
+    xs = np.nonzero(d.mean(axis=0) > 0.3)[0]
+    if len(xs) < 0.2 * W:
+        return None
+    x0, x1 = int(xs.min()), int(xs.max()) + 1
+    ys = np.nonzero(d[:, x0:x1].mean(axis=1) > 0.3)[0]
+    if len(ys) < 0.2 * H:
+        return None
+    y0, y1 = int(ys.min()), int(ys.max()) + 1
+    if (x0, y0, x1, y1) == (0, 0, W, H):
+        return None        # everything differs (e.g. saved twice as JPEG): no rectangle to read
+    # The face, with a margin: what lies beyond it inside the box must be resampled too.
+    fx0, fy0 = points[:, 0].min(), points[:, 1].min()
+    fx1, fy1 = points[:, 0].max(), points[:, 1].max()
+    m = 0.1 * max(fx1 - fx0, fy1 - fy0)
+    ring = np.zeros((H, W), bool)
+    ring[y0:y1, x0:x1] = True
+    ring[max(0, int(fy0 - m)):int(fy1 + m) + 1, max(0, int(fx0 - m)):int(fx1 + m) + 1] = False
+    if ring.sum() < 0.02 * H * W:
+        return None
+    inside = float(d[ring].mean())
+    rest = d.sum() - d[y0:y1, x0:x1].sum()
+    outside = float(rest) / max(1, H * W - (y1 - y0) * (x1 - x0))
+    return (x0, y0, x1, y1) if inside >= PASTE_INSIDE and outside <= PASTE_OUTSIDE else None
+
+
+def _canvases(box: tuple[int, int, int, int], size: tuple[int, int]) -> list[Canvas]:
+    """Square crops consistent with a pasted box: sides from what is visible to
+    CANVAS_SPAN times that; a side hidden past a border is placed from the visible one."""
+    x0, y0, x1, y1 = box
+    W, H = size
+    lo = max(x1 - x0, y1 - y0)
+    out = []
+    for side in range(lo, int(lo * CANVAS_SPAN) + 1, CANVAS_STEP):
+        out.append(_place(box, size, side))
+    return out
+
+
+def _place(box, size, side: int) -> Canvas:
+    x0, y0, x1, y1 = box
+    W, H = size
+
+    def one(a, b, n):
+        if a > 0 and b < n:
+            return a, b - a                  # both edges visible: that is the crop
+        if a > 0:
+            return a, side
+        if b < n:
+            return b - side, side
+        return (n - side) // 2, side         # hidden on both sides: centred
+    cx, cw = one(x0, x1, W)
+    cy, ch = one(y0, y1, H)
+    return (int(cx), int(cy), int(cw), int(ch))
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -55,18 +158,21 @@ class _Search:
 
     def __init__(self, source, target, points, detect) -> None:
         self.source, self.target, self.points, self.detect = source, target, points, detect
-        self.mask = _changed(source, target)
+        self.mask = _changed(source, target, points)
+        self.canvas: Canvas | None = None
+        self.scale = 1.0
         self.cache: dict[tuple, float] = {}
 
     def score(self, ops: tuple[str, ...], vals: tuple[float, ...]) -> float:
-        key = tuple((o, v) for o, v in zip(ops, vals) if v != 0.0)
+        key = (self.canvas, self.scale) + tuple((o, v) for o, v in zip(ops, vals) if v != 0.0)
         if key not in self.cache:
-            if not key:
+            if len(key) == 2:
                 self.cache[key] = _psnr(self.source, self.target, self.mask)
             else:
                 try:
-                    out = apply_recipe_exact(self.source, Recipe([Step(o, v) for o, v in key]), self.detect,
-                                             points=self.points)
+                    out = apply_recipe_exact(self.source, Recipe([Step(o, v) for o, v in key[2:]]),
+                                             self.detect, points=self.points, canvas=self.canvas,
+                                             scale=self.scale)
                 except MirrorError:
                     self.cache[key] = -np.inf
                 else:
@@ -80,7 +186,7 @@ class _Search:
             for v in (-100.0, 100.0):
                 try:
                     out = apply_recipe_exact(self.source, Recipe([Step(op.name, v)]), self.detect,
-                                             points=self.points)
+                                             points=self.points, canvas=self.canvas, scale=self.scale)
                 except MirrorError:
                     continue
                 moved = np.abs(out.astype(np.int16) - self.source.astype(np.int16)).max(axis=2) > 3
@@ -117,11 +223,83 @@ def _coordinate(s: _Search, ops, vals, best, sizes):
     return vals, best
 
 
+def _pick_canvas(s: _Search, box, ops, vals) -> tuple[float, ...]:
+    """Choose the pasted crop's side (sets ``s.canvas``): coarse sides scored with the
+    fit's recipe, the best few with their strengths adjusted, then a finer step."""
+    size = (s.source.shape[1], s.source.shape[0])
+    scored = []
+    for cv in _canvases(box, size):
+        s.canvas = cv
+        # The flow fit reads such exemplars' strengths low (the crop's coarse grid
+        # smooths the motion it sees), so the side is judged at a few larger scales too.
+        # A weak op of the fit may be the ramp of a wrong side mistaken for motion: try without.
+        variants = [vals] + [vals[:i] + (0.0,) + vals[i + 1:] for i in range(len(vals))
+                             if len(vals) > 1 and abs(vals[i]) < WEAK]
+        for base in variants:
+            for k in STRENGTH_SCALES:
+                v = tuple(float(np.clip(round(x * k), -100, 100)) for x in base)
+                scored.append((s.score(ops, v), cv, v))
+    best = (-np.inf, None, vals)
+    seen = set()
+    for _, cv, v0 in sorted(scored, key=lambda t: t[0], reverse=True):
+        if cv in seen:
+            continue
+        seen.add(cv)
+        if len(seen) > 3:
+            break
+        s.canvas = cv
+        v, sc = _coordinate(s, ops, v0, s.score(ops, v0), [40.0, 15.0])
+        if sc > best[0]:
+            best = (sc, cv, v)
+    _tune_side(s, box, ops, best[2], best[1], CANVAS_STEP // 2, 3)
+    return best[2]
+
+
+def _scaled(vals, k: float) -> tuple[float, ...]:
+    return tuple(float(np.clip(round(x * k), -100, 100)) for x in vals)
+
+
+def _pick_scale(s: _Search, ops, vals) -> tuple[float, ...]:
+    """Native size or the paper's working size (sets ``s.scale``): a photo published
+    smaller than it was edited keeps the grid, ramp and blur of the larger size."""
+    H, W = s.source.shape[:2]
+    k = PAPER_SIDE / max(W, H)
+    if abs(k - 1.0) < 0.02:
+        return vals
+    trials = []
+    for scale in (1.0, k):
+        s.scale = scale
+        for m in STRENGTH_SCALES:
+            v = _scaled(vals, m)
+            trials.append((s.score(ops, v), scale, v))
+    _, s.scale, v = max(trials, key=lambda t: t[0])
+    return v if s.scale != 1.0 else vals
+
+
+def _tune_side(s: _Search, box, ops, vals, canvas: Canvas, span: int, step: int) -> float:
+    size = (s.source.shape[1], s.source.shape[0])
+    side = max(canvas[2], canvas[3])
+    lo = max(box[2] - box[0], box[3] - box[1])
+    trials = []
+    for d in range(-span, span + 1, step):
+        if side + d >= lo:
+            s.canvas = _place(box, size, side + d)
+            trials.append((s.score(ops, vals), s.canvas))
+    sc, s.canvas = max(trials)
+    return sc
+
+
 def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, points: np.ndarray,
-                    detect, rounds: int = 2) -> tuple[Recipe, float] | None:
-    """Search of an all-LLW recipe's ops, order and strengths in image space. Returns the
-    refined recipe and its PSNR gain over doing nothing, or None when the exact
-    procedure does not reproduce this exemplar (then the flow fit stands)."""
+                    detect, rounds: int = 2, box: tuple[int, int, int, int] | None = None,
+                    quick_exit_db: float | None = None
+                    ) -> Refined | None:
+    """Search of an all-LLW recipe's ops, order and strengths in image space (and, given
+    the ``box`` of a pasted-back crop, that crop; else the size it was edited at).
+    Returns the refined recipe, its PSNR gain over doing nothing, the crop and the scale
+    it was edited at, or None when the exact
+    procedure does not reproduce this exemplar (then the flow fit stands). With
+    ``quick_exit_db``, give up early when the first strength search gains less than that.
+    """
     steps = list(recipe.active())
     if not steps or any(get_op(st.op).family != "llw" for st in steps):
         return None
@@ -129,13 +307,19 @@ def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, poin
     if not s.mask.any():
         return None
     base = s.score((), ())
-    # Candidates for adding and swapping; the flow fit's own ops stay in (they are evidence).
-    cands = s.candidates()
     ops = tuple(st.op for st in steps)
     vals = tuple(float(round(st.strength)) for st in steps)
+    if box is not None:
+        vals = _pick_canvas(s, box, ops, vals)
+    else:
+        vals = _pick_scale(s, ops, vals)
+    # Candidates for adding and swapping; the flow fit's own ops stay in (they are evidence).
+    cands = s.candidates()
     best = s.score(ops, vals)
     ops, vals, best = _best_order(s, ops, vals, best)
     vals, best = _coordinate(s, ops, vals, best, [40.0, 15.0])
+    if quick_exit_db is not None and best - base < quick_exit_db:
+        return None
     # Ops the flow fit missed (their own motion hidden under the ramp).
     while len(ops) < MAX_OPS:
         found = None
@@ -167,10 +351,12 @@ def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, poin
     for _ in range(rounds):         # order and strengths settle each other
         before = best
         ops, vals, best = _best_order(s, ops, vals, best)
+        if s.canvas is not None:
+            best = max(best, _tune_side(s, box, ops, vals, s.canvas, 6, 2))
         vals, best = _coordinate(s, ops, vals, best, [40.0, 15.0, 5.0, 2.0])
         if best < before + 1e-3:
             break
     if best - base < MIN_GAIN:
         return None
     refined = Recipe([Step(o, v) for o, v in zip(ops, vals) if abs(v) >= 0.5])
-    return refined, best - base
+    return Refined(refined, best - base, s.canvas, s.scale)

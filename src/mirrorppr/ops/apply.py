@@ -138,22 +138,43 @@ def displacement(geom: Geometry, size: tuple[int, int], work: tuple[int, int],
     return d.reshape(len(Y), len(X), 2).astype(np.float32)
 
 
-def apply_exact(pixels: np.ndarray, geom: Geometry) -> np.ndarray:
+def translated(geom: Geometry, dx: float, dy: float) -> Geometry:
+    """The same geometry shifted by (dx, dy) pixels."""
+    o = np.array([dx, dy], np.float64)
+    return replace(geom, moving=geom.moving + o, targets=geom.targets + o, anchors=geom.anchors + o,
+                   regions=tuple(np.asarray(r, np.float64) + o for r in geom.regions))
+
+
+def apply_exact(pixels: np.ndarray, geom: Geometry,
+                canvas: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """The paper's pixel procedure for one op: warp, blend with the blurred hull mask,
-    truncate to the integer type (as the paper's uint8 cast)."""
+    truncate to the integer type (as the paper's uint8 cast).
+
+    ``canvas`` (x, y, w, h) is the picture the procedure ran on, in this image's pixels,
+    when that was not the whole photo (a square crop pasted back; it may reach past the
+    borders): its size sets the grid, the resampling ramp and the mask blur."""
     H, W = pixels.shape[:2]
-    box = region_box(geom, (W, H))
+    cx, cy, cw, ch = canvas if canvas is not None else (0, 0, W, H)
+    g = geom if (cx, cy) == (0, 0) else translated(geom, -cx, -cy)
+    box = region_box(g, (cw, ch))
     if geom.is_identity or box is None:
         return pixels.copy()
-    x0, y0, x1, y1 = box
-    d = displacement(geom, (W, H), (W, H), box)
-    px, py = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    # The op's box in canvas coordinates, clipped to what the image holds.
+    x0, y0 = max(box[0], -cx), max(box[1], -cy)
+    x1, y1 = min(box[2], W - cx), min(box[3], H - cy)
+    if x1 <= x0 or y1 <= y0:
+        return pixels.copy()
+    d = displacement(g, (cw, ch), (cw, ch), (x0, y0, x1, y1))
+    px, py = np.meshgrid(np.arange(x0 + cx, x1 + cx, dtype=np.float32),
+                         np.arange(y0 + cy, y1 + cy, dtype=np.float32))
     warped = remap(pixels, px + d[..., 0], py + d[..., 1]).astype(np.float32)
-    m = blend_mask(geom, (W, H))[y0:y1, x0:x1, None]
+    m, _ = mask_in_box(g, (cw, ch), (x0, y0, x1, y1), 1 << 30)
+    m = m[..., None]
+    ix0, iy0, ix1, iy1 = x0 + cx, y0 + cy, x1 + cx, y1 + cy
     out = pixels.copy()
-    blend = warped * m + pixels[y0:y1, x0:x1].astype(np.float32) * (1.0 - m)
+    blend = warped * m + pixels[iy0:iy1, ix0:ix1].astype(np.float32) * (1.0 - m)
     limit = 65535 if pixels.dtype == np.uint16 else 255
-    out[y0:y1, x0:x1] = np.clip(blend, 0, limit).astype(pixels.dtype)
+    out[iy0:iy1, ix0:ix1] = np.clip(blend, 0, limit).astype(pixels.dtype)
     return out
 
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import ConfigError
@@ -134,14 +135,51 @@ def recipe_field(points: np.ndarray, recipe: Recipe, size: tuple[int, int],
     return total, pts
 
 
-def apply_recipe_exact(pixels: np.ndarray, recipe: Recipe, detect, points: np.ndarray | None = None
-                       ) -> np.ndarray:
+def _resize(pixels: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """cv2.resize that keeps a trailing channel axis of any length."""
+    out = cv2.resize(pixels, size, interpolation=interpolation)
+    return out.reshape(out.shape[:2] + pixels.shape[2:])
+
+
+def apply_recipe_exact(pixels: np.ndarray, recipe: Recipe, detect, points: np.ndarray | None = None,
+                       canvas: tuple[int, int, int, int] | None = None,
+                       scale: float = 1.0) -> np.ndarray:
     """Paper mode: ``detect(pixels) -> (478, 2) points`` is called before every op
-    (``points`` may give the first detection)."""
+    (``points`` may give the first detection); ``canvas`` as in :func:`apply_exact`.
+
+    ``scale`` != 1 runs the procedure on the photo resized by that factor and brings
+    back only what it changed (a photo edited at another size, then resized: the grid,
+    the ramp and the blur belong to the size it was edited at)."""
+    if scale != 1.0 and len(recipe.active()):
+        H, W = pixels.shape[:2]
+        size = (max(1, int(round(W * scale))), max(1, int(round(H * scale))))
+        up = _resize(pixels, size, cv2.INTER_CUBIC)
+        pts = None if points is None else np.asarray(points, np.float64) * scale
+        cv = None if canvas is None else tuple(int(round(v * scale)) for v in canvas)
+        edited = apply_recipe_exact(up, recipe, detect, points=pts, canvas=cv)
+        moved = np.abs(edited.astype(np.int32) - up.astype(np.int32)).reshape(size[1], size[0], -1).max(axis=2) > 0
+        if not moved.any():
+            return pixels.copy()
+        # Only the edited box comes back, as a change: the rest stays bit-identical.
+        ys, xs = np.nonzero(moved)
+        x0, x1 = int(xs.min() / scale) - 2, int(xs.max() / scale) + 3
+        y0, y1 = int(ys.min() / scale) - 2, int(ys.max() / scale) + 3
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+        down = _resize(edited, (W, H), cv2.INTER_AREA)[y0:y1, x0:x1].astype(np.float32)
+        same = _resize(up, (W, H), cv2.INTER_AREA)[y0:y1, x0:x1].astype(np.float32)
+        out = pixels.copy()
+        limit = 65535 if pixels.dtype == np.uint16 else 255
+        out[y0:y1, x0:x1] = np.clip(pixels[y0:y1, x0:x1] + np.round(down - same), 0, limit).astype(pixels.dtype)
+        return out
     out = pixels
     for i, step in enumerate(recipe.active()):
         op = get_op(step.op)
         pts = points if (i == 0 and points is not None) else detect(out)
-        src = np.round(pts) if op.family == "llw" else pts
-        out = apply_exact(out, op.geometry(src, step.strength))
+        if op.family == "llw":
+            # The procedure rounds landmarks in the picture it ran on.
+            off = np.array(canvas[:2], np.float64) if canvas is not None else 0.0
+            src = np.round(pts - off) + off
+        else:
+            src = pts
+        out = apply_exact(out, op.geometry(src, step.strength), canvas=canvas)
     return out.copy() if out is pixels else out

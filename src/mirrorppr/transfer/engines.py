@@ -96,7 +96,11 @@ def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, F
     if not len(recipe):
         return None, None
     if _use_exact(op, recipe, pixels, opts):
-        return apply_recipe_exact(pixels, recipe, detect, points=face.points), None
+        # An exemplar edited at another size than published: edit the query at that size.
+        side = op.meta.get("working_side")
+        scale = float(side) / max(pixels.shape[:2]) if side else 1.0
+        return apply_recipe_exact(pixels, recipe, detect, points=face.points,
+                                  scale=1.0 if abs(scale - 1.0) < 0.02 else scale), None
     size = (pixels.shape[1], pixels.shape[0])
     f, _ = recipe_field(face.points, recipe, size, working_for(face, size))
     return None, f

@@ -25,6 +25,15 @@ def test_metrics_on_hand_made_images():
     assert r["psnr_edit"] == 99.0 and r["gain_edit"] > 20 and r["psnr_keep"] == 99.0
     noop = score(gt, q, q, facesim=False)
     assert noop["gain_edit"] == 0.0
+    # gain_face: the same gain, counted on and around the face only. A body edit far from
+    # the face that the output misses dilutes gain_edit but not gain_face.
+    gt[80:95, 5:95] = 30                            # "body" edit, not carried
+    half = gt.copy()
+    half[80:95, 5:95] = q[80:95, 5:95]
+    r = score(gt, q, half, facesim=False, face_box=(38, 38, 52, 52))
+    assert r["gain_face"] == 99.0 - psnr(gt, q, edit_region(gt, q) & (np.arange(100)[:, None] < 60))
+    assert r["gain_face"] > r["gain_edit"] > 0
+    assert score(gt, q, half, facesim=False)["gain_face"] is None
 
 
 def test_flow_epe_measures_motion(astronaut):

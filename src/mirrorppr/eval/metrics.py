@@ -6,6 +6,10 @@ reference scoring script, so numbers are comparable with published tables).
                  (max over channels), dilated by 1% of the short side;
 - psnr_edit / psnr_keep: inside / outside that region; gain_edit: psnr_edit minus the
                  no-op's (the query's) psnr_edit;
+- gain_face:     gain_edit counted only on and around the query's face (its landmark box
+                 grown by 15% a side): what a face-only method can carry when the same
+                 case also edits the body (this project's addition; None without a face
+                 edit);
 - flow_epe:      mean end-point error between the query->output and query->ground-truth
                  displacements (OpenCV DIS, MEDIUM), over pixels where either moves > 1 px;
 - facesim:       cosine of dlib face descriptors, output vs ground truth.
@@ -57,13 +61,32 @@ def flow_epe(gt: np.ndarray, query: np.ndarray, out: np.ndarray) -> float:
     return float(np.hypot(*(f_out - f_gt).transpose(2, 0, 1))[moving].mean())
 
 
-def score(gt: np.ndarray, query: np.ndarray, out: np.ndarray, facesim: bool = True) -> dict:
-    """All metrics for one output (8-bit RGB arrays of the ground truth's size)."""
+FACE_MARGIN = 0.15
+
+
+def face_mask(shape: tuple[int, ...], box, margin: float = FACE_MARGIN) -> np.ndarray:
+    """The face box (x0, y0, x1, y1) grown by ``margin`` of its size on each side."""
+    x0, y0, x1, y1 = box
+    m = margin * max(x1 - x0, y1 - y0)
+    out = np.zeros(shape[:2], bool)
+    out[int(max(0, y0 - m)):int(max(0, y1 + m)), int(max(0, x0 - m)):int(max(0, x1 + m))] = True
+    return out
+
+
+def score(gt: np.ndarray, query: np.ndarray, out: np.ndarray, facesim: bool = True,
+          face_box=None) -> dict:
+    """All metrics for one output (8-bit RGB arrays of the ground truth's size);
+    ``face_box``: the query's face (in those pixels), for ``gain_face``."""
     mask = edit_region(gt, query)
     keep = ~mask
     r = {"psnr": psnr(gt, out), "ssim": ssim(gt, out), "psnr_edit": psnr(gt, out, mask),
          "psnr_keep": psnr(gt, out, keep) if keep.any() else None, "edit_frac": float(mask.mean())}
     r["gain_edit"] = r["psnr_edit"] - psnr(gt, query, mask)
+    r["gain_face"] = None
+    if face_box is not None and mask.mean() < 1.0:
+        fm = mask & face_mask(mask.shape, face_box)
+        if fm.any():
+            r["gain_face"] = psnr(gt, out, fm) - psnr(gt, query, fm)
     r["flow_epe"] = flow_epe(gt, query, out)
     r["facesim"] = None
     if facesim:

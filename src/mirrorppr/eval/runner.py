@@ -21,12 +21,14 @@ from ..analyze import analyze
 from ..analyze.operation import Operation
 from ..errors import ConfigError, MirrorError
 from ..imageio import Photo, atomic_write_text, read_image, write_image
+from ..landmarks import find_face
 from ..transfer import Retoucher
 from ..visualize import heatmap
 from .cases import Case, load_cases
 from .metrics import score
 
-KEYS = ["psnr", "ssim", "psnr_edit", "gain_edit", "psnr_keep", "flow_epe", "facesim", "seconds"]
+KEYS = ["psnr", "ssim", "psnr_edit", "gain_edit", "gain_face", "psnr_keep", "flow_epe", "facesim",
+        "seconds"]
 
 
 @dataclass
@@ -87,6 +89,10 @@ def run_eval(root: Path, engines: list[str], out: Path, *, facesim: bool = True,
         gt = _rgb(case.ground_truth)
         size = (gt.shape[1], gt.shape[0])
         query = _rgb(case.query, size)
+        try:
+            face_box = find_face(query, source=str(case.query)).box
+        except MirrorError:
+            face_box = None
         outputs: dict[str, np.ndarray | None] = {"no-op": query}
         seconds: dict[str, float] = {"no-op": 0.0}
         op, err, t_an = None, None, 0.0
@@ -126,7 +132,7 @@ def run_eval(root: Path, engines: list[str], out: Path, *, facesim: bool = True,
             if o is None:
                 results[name][case.id] = None
                 continue
-            m = score(gt, query, o, facesim=facesim)
+            m = score(gt, query, o, facesim=facesim, face_box=face_box)
             m["seconds"] = seconds.get(name)
             results[name][case.id] = m
         pages.append(_case_html(case, out, gt, outputs, results, op, err))

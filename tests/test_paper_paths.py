@@ -32,8 +32,10 @@ def test_canvas_of_the_whole_photo_is_the_default(hopper, hopper_face):
     assert (changed_a & changed_c).sum() > 0.5 * (changed_a | changed_c).sum()
 
 
-def test_crop_pasted_back_is_read_with_its_side(hopper, hopper_face):
+@pytest.mark.parametrize("working", [None, 1024])
+def test_crop_pasted_back_is_read_with_its_side(hopper, hopper_face, working):
     H, W = hopper.shape[:2]
+    scale = 1.0 if working is None else working / max(H, W)
     canvas = (40, 70, 600, 600)        # reaches past the right and bottom borders
     # The paste resamples everything inside the crop (a roundtrip through another grid).
     x, y = canvas[:2]
@@ -42,7 +44,8 @@ def test_crop_pasted_back_is_read_with_its_side(hopper, hopper_face):
     pasted[y:, x:] = cv2.warpAffine(hopper[y:, x:], M, (W - x, H - y), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE)
     truth = Recipe.of(("nose_length", 100.0))
-    after = apply_recipe_exact(pasted, truth, _detect, points=hopper_face.points, canvas=canvas)
+    after = apply_recipe_exact(pasted, truth, _detect, points=hopper_face.points, canvas=canvas,
+                               scale=scale)
     assert paste_box(hopper, after, hopper_face.points) == (x, y, W, H)
     assert paste_box(hopper, apply_exact(hopper, get_op("nose_length").geometry(
         np.round(hopper_face.points), 100.0)), hopper_face.points) is None
@@ -53,6 +56,7 @@ def test_crop_pasted_back_is_read_with_its_side(hopper, hopper_face):
     assert abs(found["nose_length"] - 100) <= 10
     side = op.meta["canvas"][2]
     assert op.meta["canvas"][:2] == [x, y] and abs(side - 600) <= 24
+    assert op.meta["working_side"] == working
     assert op.meta["ramp_slope"] > 0            # transfers reproduce the paper's procedure
 
 

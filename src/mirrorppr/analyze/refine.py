@@ -224,35 +224,46 @@ def _coordinate(s: _Search, ops, vals, best, sizes):
 
 
 def _pick_canvas(s: _Search, box, ops, vals) -> tuple[float, ...]:
-    """Choose the pasted crop's side (sets ``s.canvas``): coarse sides scored with the
-    fit's recipe, the best few with their strengths adjusted, then a finer step."""
+    """Choose the pasted crop's side and working size (sets ``s.canvas``, ``s.scale``):
+    coarse sides scored with the fit's recipe, the best few with their strengths
+    adjusted, then a finer step."""
     size = (s.source.shape[1], s.source.shape[0])
     scored = []
-    for cv in _canvases(box, size):
-        s.canvas = cv
-        # The flow fit reads such exemplars' strengths low (the crop's coarse grid
-        # smooths the motion it sees), so the side is judged at a few larger scales too.
-        # A weak op of the fit may be the ramp of a wrong side mistaken for motion: try without.
-        variants = [vals] + [vals[:i] + (0.0,) + vals[i + 1:] for i in range(len(vals))
-                             if len(vals) > 1 and abs(vals[i]) < WEAK]
-        for base in variants:
-            for k in STRENGTH_SCALES:
-                v = tuple(float(np.clip(round(x * k), -100, 100)) for x in base)
-                scored.append((s.score(ops, v), cv, v))
-    best = (-np.inf, None, vals)
+    for scale in _working_scales(s.source):
+        s.scale = scale
+        for cv in _canvases(box, size):
+            s.canvas = cv
+            # The flow fit reads such exemplars' strengths low (the crop's coarse grid
+            # smooths the motion it sees), so each side is judged at a few larger scales
+            # too; a weak op of the fit may be the ramp of a wrong side mistaken for
+            # motion: try without it.
+            variants = [vals] + [vals[:i] + (0.0,) + vals[i + 1:] for i in range(len(vals))
+                                 if len(vals) > 1 and abs(vals[i]) < WEAK]
+            for base in variants:
+                for k in STRENGTH_SCALES:
+                    v = _scaled(base, k)
+                    scored.append((s.score(ops, v), cv, scale, v))
+    best = (-np.inf, None, 1.0, vals)
     seen = set()
-    for _, cv, v0 in sorted(scored, key=lambda t: t[0], reverse=True):
-        if cv in seen:
+    for _, cv, scale, v0 in sorted(scored, key=lambda t: t[0], reverse=True):
+        if (cv, scale) in seen:
             continue
-        seen.add(cv)
+        seen.add((cv, scale))
         if len(seen) > 3:
             break
-        s.canvas = cv
+        s.canvas, s.scale = cv, scale
         v, sc = _coordinate(s, ops, v0, s.score(ops, v0), [40.0, 15.0])
         if sc > best[0]:
-            best = (sc, cv, v)
-    _tune_side(s, box, ops, best[2], best[1], CANVAS_STEP // 2, 3)
-    return best[2]
+            best = (sc, cv, scale, v)
+    s.scale = best[2]
+    _tune_side(s, box, ops, best[3], best[1], CANVAS_STEP // 2, 3)
+    return best[3]
+
+
+def _working_scales(source: np.ndarray) -> tuple[float, ...]:
+    """Native size, and the paper's working size when the photo is not that size."""
+    k = PAPER_SIDE / max(source.shape[:2])
+    return (1.0,) if abs(k - 1.0) < 0.02 else (1.0, k)
 
 
 def _scaled(vals, k: float) -> tuple[float, ...]:
@@ -262,12 +273,11 @@ def _scaled(vals, k: float) -> tuple[float, ...]:
 def _pick_scale(s: _Search, ops, vals) -> tuple[float, ...]:
     """Native size or the paper's working size (sets ``s.scale``): a photo published
     smaller than it was edited keeps the grid, ramp and blur of the larger size."""
-    H, W = s.source.shape[:2]
-    k = PAPER_SIDE / max(W, H)
-    if abs(k - 1.0) < 0.02:
+    scales = _working_scales(s.source)
+    if len(scales) == 1:
         return vals
     trials = []
-    for scale in (1.0, k):
+    for scale in scales:
         s.scale = scale
         for m in STRENGTH_SCALES:
             v = _scaled(vals, m)

@@ -23,6 +23,7 @@ paper op can change pixels, so the paste's own resampling does not drown the edi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections import OrderedDict
 from itertools import permutations
 
 import cv2
@@ -31,7 +32,7 @@ import numpy as np
 from ..errors import MirrorError
 from ..ops.apply import blend_mask
 from ..ops.base import get_op, ops_in
-from ..ops.recipe import Recipe, Step, apply_recipe_exact
+from ..ops.recipe import Recipe, Step, apply_recipe_exact, bring_back, working_copy
 
 #: Accept the refined recipe only if the exact procedure reproduces the exemplar this
 #: well (PSNR gain in the changed region, dB): otherwise the exemplar was made some other
@@ -49,6 +50,8 @@ PASTE_INSIDE, PASTE_OUTSIDE = 0.4, 0.05
 #: Crop sides tried, as multiples of the visible part (coarse step in pixels).
 CANVAS_SPAN, CANVAS_STEP = 1.5, 24
 STRENGTH_SCALES = (1.0, 1.15, 1.3)
+#: Memory for pictures after recipe prefixes (bytes).
+PREFIX_BYTES = 384 << 20
 WEAK = 40.0
 
 #: The paper's working resolution (long side, pixels): photos published smaller were
@@ -146,37 +149,78 @@ def _place(box, size, side: int) -> Canvas:
     return (int(cx), int(cy), int(cw), int(ch))
 
 
-def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    d = (a[mask].astype(np.float64) - b[mask]) ** 2
-    mse = float(d.mean()) if d.size else 0.0
-    return 99.0 if mse <= 1e-10 else 10 * np.log10(255.0 ** 2 / mse)
-
-
 class _Search:
     """Scores recipes (op order and strengths) by how well the exact procedure on the
-    before photo reproduces the after photo; results cached."""
+    before photo reproduces the after photo. Scores are cached, and so are the pictures
+    after each recipe prefix: the search mostly varies the last ops, and each op costs a
+    landmark detection plus a warp."""
 
     def __init__(self, source, target, points, detect) -> None:
         self.source, self.target, self.points, self.detect = source, target, points, detect
-        self.mask = _changed(source, target, points)
+        mask = _changed(source, target, points)
+        self.any_change = bool(mask.any())
+        ys, xs = np.nonzero(mask) if self.any_change else (np.array([0]), np.array([0]))
+        self.box = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+        y0, y1, x0, x1 = self.box
+        self.mask = mask[y0:y1, x0:x1]
+        self.want = target[y0:y1, x0:x1][self.mask].astype(np.float32)
         self.canvas: Canvas | None = None
         self.scale = 1.0
         self.cache: dict[tuple, float] = {}
+        self.prefix: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.prefix_bytes = 0
+        self.working: dict[float, np.ndarray] = {}
+
+    def _psnr(self, out: np.ndarray) -> float:
+        y0, y1, x0, x1 = self.box
+        d = out[y0:y1, x0:x1][self.mask].astype(np.float32) - self.want
+        mse = float(np.mean(d * d, dtype=np.float64)) if d.size else 0.0
+        return 99.0 if mse <= 1e-10 else 10 * np.log10(255.0 ** 2 / mse)
+
+    def _keep(self, key: tuple, img: np.ndarray) -> None:
+        self.prefix[key] = img
+        self.prefix_bytes += img.nbytes
+        while self.prefix_bytes > PREFIX_BYTES and len(self.prefix) > 1:
+            _, old = self.prefix.popitem(last=False)
+            self.prefix_bytes -= old.nbytes
+
+    def render(self, steps: tuple[tuple[str, float], ...]) -> np.ndarray:
+        """The exact procedure's result for ``steps`` on the before photo (the same as
+        :func:`apply_recipe_exact` with this search's canvas and scale)."""
+        k = self.scale
+        if k == 1.0:
+            base, pts, cv = self.source, self.points, self.canvas
+        else:
+            if k not in self.working:
+                self.working[k] = working_copy(self.source, k)
+            base, pts = self.working[k], np.asarray(self.points, np.float64) * k
+            cv = None if self.canvas is None else tuple(int(round(v * k)) for v in self.canvas)
+        ctx = (self.canvas, k)
+        n = len(steps)
+        while n > 0 and ctx + steps[:n] not in self.prefix:
+            n -= 1
+        img = self.prefix[ctx + steps[:n]] if n else base
+        if n:
+            self.prefix.move_to_end(ctx + steps[:n])
+        for i in range(n, len(steps)):
+            img = apply_recipe_exact(img, Recipe([Step(*steps[i])]), self.detect,
+                                     points=pts if i == 0 else None, canvas=cv)
+            self._keep(ctx + steps[:i + 1], img)
+        return img if k == 1.0 else bring_back(self.source, base, img)
 
     def score(self, ops: tuple[str, ...], vals: tuple[float, ...]) -> float:
-        key = (self.canvas, self.scale) + tuple((o, v) for o, v in zip(ops, vals) if v != 0.0)
+        steps = tuple((o, v) for o, v in zip(ops, vals) if v != 0.0)
+        key = (self.canvas, self.scale) + steps
         if key not in self.cache:
-            if len(key) == 2:
-                self.cache[key] = _psnr(self.source, self.target, self.mask)
+            if not steps:
+                self.cache[key] = self._psnr(self.source)
             else:
                 try:
-                    out = apply_recipe_exact(self.source, Recipe([Step(o, v) for o, v in key[2:]]),
-                                             self.detect, points=self.points, canvas=self.canvas,
-                                             scale=self.scale)
+                    out = self.render(steps)
                 except MirrorError:
                     self.cache[key] = -np.inf
                 else:
-                    self.cache[key] = _psnr(out, self.target, self.mask)
+                    self.cache[key] = self._psnr(out)
         return self.cache[key]
 
     def candidates(self) -> list[str]:
@@ -185,12 +229,13 @@ class _Search:
         for op in ops_in("llw"):
             for v in (-100.0, 100.0):
                 try:
-                    out = apply_recipe_exact(self.source, Recipe([Step(op.name, v)]), self.detect,
-                                             points=self.points, canvas=self.canvas, scale=self.scale)
+                    out = self.render(((op.name, v),))
                 except MirrorError:
                     continue
                 moved = np.abs(out.astype(np.int16) - self.source.astype(np.int16)).max(axis=2) > 3
-                if moved.any() and (moved & self.mask).sum() >= MIN_OVERLAP * moved.sum():
+                y0, y1, x0, x1 = self.box
+                inside = (moved[y0:y1, x0:x1] & self.mask).sum()
+                if moved.any() and inside >= MIN_OVERLAP * moved.sum():
                     names.append(op.name)
                     break
         return names
@@ -314,7 +359,7 @@ def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, poin
     if not steps or any(get_op(st.op).family != "llw" for st in steps):
         return None
     s = _Search(source, target, points, detect)
-    if not s.mask.any():
+    if not s.any_change:
         return None
     base = s.score((), ())
     ops = tuple(st.op for st in steps)

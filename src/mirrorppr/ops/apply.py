@@ -75,16 +75,11 @@ def _grid_step(geom: Geometry) -> float:
     return float(np.clip(span / 24, 2.0, GRID_STEP))
 
 
-def displacement_at(geom: Geometry, size: tuple[int, int], pts: np.ndarray) -> np.ndarray:
-    """Unmasked backward displacement (N, 2) at image points ``pts`` (N, 2).
-
-    Spec-grid ops reproduce the paper's upsampling: ``cv2.resize`` of the absolute map
-    from the grid ``linspace(0, W, W // 30 + 1)`` (pixel-centre alignment on nodes that
-    span [0, W]), which shifts content inside the mask slightly depending on position.
-    Other ops evaluate the MLS on a face-scaled grid, nodes where they lie.
-    """
+def _node_coords(geom: Geometry, size: tuple[int, int], x: np.ndarray, y: np.ndarray):
+    """Where pixel coordinates ``x`` and ``y`` fall among the solve's grid nodes
+    (fractional node indices, each axis on its own), the node spacing, and whether the
+    spec's upsampling ramp applies."""
     W, H = size
-    x, y = pts[:, 0], pts[:, 1]
     ramp = geom.spec_grid and geom.spec_ramp
     if geom.spec_grid:
         gw, gh = W // GRID_STEP + 1, H // GRID_STEP + 1
@@ -98,6 +93,12 @@ def displacement_at(geom: Geometry, size: tuple[int, int], pts: np.ndarray) -> n
         gxs = gys = _grid_step(geom)
         fx = np.clip(x, 0, W) / gxs
         fy = np.clip(y, 0, H) / gys
+    return fx, fy, gxs, gys, ramp
+
+
+def _node_field(geom: Geometry, fx, fy, gxs: float, gys: float):
+    """The MLS displacement on the nodes around ``fx``/``fy``: (field, first x node,
+    first y node)."""
     ix0, ix1 = int(np.floor(fx.min())), int(np.floor(fx.max())) + 2
     iy0, iy1 = int(np.floor(fy.min())), int(np.floor(fy.max())) + 2
     nx, ny = np.arange(ix0, ix1) * gxs, np.arange(iy0, iy1) * gys
@@ -105,6 +106,20 @@ def displacement_at(geom: Geometry, size: tuple[int, int], pts: np.ndarray) -> n
     v = np.stack([gx.ravel(), gy.ravel()], 1)
     dst, src = _controls(geom)
     g = (mls_similarity(v, dst, src) - v).reshape(len(ny), len(nx), 2).astype(np.float32)
+    return g, ix0, iy0
+
+
+def displacement_at(geom: Geometry, size: tuple[int, int], pts: np.ndarray) -> np.ndarray:
+    """Unmasked backward displacement (N, 2) at image points ``pts`` (N, 2).
+
+    Spec-grid ops reproduce the paper's upsampling: ``cv2.resize`` of the absolute map
+    from the grid ``linspace(0, W, W // 30 + 1)`` (pixel-centre alignment on nodes that
+    span [0, W]), which shifts content inside the mask slightly depending on position.
+    Other ops evaluate the MLS on a face-scaled grid, nodes where they lie.
+    """
+    x, y = pts[:, 0], pts[:, 1]
+    fx, fy, gxs, gys, ramp = _node_coords(geom, size, x, y)
+    g, ix0, iy0 = _node_field(geom, fx, fy, gxs, gys)
     d = _bilinear(g, fx - ix0, fy - iy0)
     if ramp:  # the absolute map interpolates node positions, not the pixel's own
         d[:, 0] += fx * gxs - x
@@ -122,10 +137,23 @@ def _bilinear(g: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
             + (g[y1, x0] * (1 - ax) + g[y1, x1] * ax) * ay).astype(np.float64)
 
 
+def _axis_weights(f: np.ndarray, n: int) -> np.ndarray:
+    """Linear-interpolation weights (len(f), n) of fractional node indices ``f``."""
+    k0 = np.clip(np.floor(f).astype(int), 0, n - 1)
+    k1 = np.minimum(k0 + 1, n - 1)
+    a = f - k0
+    rows = np.arange(len(f))
+    w = np.zeros((len(f), n))
+    w[rows, k0] = 1.0 - a
+    w[rows, k1] += a
+    return w
+
+
 def displacement(geom: Geometry, size: tuple[int, int], work: tuple[int, int],
                  box: tuple[int, int, int, int]) -> np.ndarray:
     """:func:`displacement_at` for the working cells whose centres fall in ``box``:
-    an array (cells_y, cells_x, 2)."""
+    an array (cells_y, cells_x, 2). The cells form a grid, so the bilinear lookup
+    separates into one weight matrix per axis (two small matrix products)."""
     W, H = size
     w, h = work
     ux, uy = W / w, H / h
@@ -133,9 +161,15 @@ def displacement(geom: Geometry, size: tuple[int, int], work: tuple[int, int],
     cx1, cy1 = int(np.ceil(box[2] / ux)), int(np.ceil(box[3] / uy))
     X = (np.arange(cx0, cx1) + 0.5) * ux - 0.5
     Y = (np.arange(cy0, cy1) + 0.5) * uy - 0.5
-    gx, gy = np.meshgrid(X, Y)
-    d = displacement_at(geom, size, np.stack([gx.ravel(), gy.ravel()], 1))
-    return d.reshape(len(Y), len(X), 2).astype(np.float32)
+    fx, fy, gxs, gys, ramp = _node_coords(geom, size, X, Y)
+    g, ix0, iy0 = _node_field(geom, fx, fy, gxs, gys)
+    wx = _axis_weights(fx - ix0, g.shape[1])
+    wy = _axis_weights(fy - iy0, g.shape[0])
+    d = np.stack([wy @ g[..., c].astype(np.float64) @ wx.T for c in (0, 1)], axis=-1)
+    if ramp:
+        d[..., 0] += (fx * gxs - X)[None, :]
+        d[..., 1] += (fy * gys - Y)[:, None]
+    return d.astype(np.float32)
 
 
 def translated(geom: Geometry, dx: float, dy: float) -> Geometry:
@@ -168,8 +202,10 @@ def apply_exact(pixels: np.ndarray, geom: Geometry,
     px, py = np.meshgrid(np.arange(x0 + cx, x1 + cx, dtype=np.float32),
                          np.arange(y0 + cy, y1 + cy, dtype=np.float32))
     warped = remap(pixels, px + d[..., 0], py + d[..., 1]).astype(np.float32)
-    m, _ = mask_in_box(g, (cw, ch), (x0, y0, x1, y1), 1 << 30)
-    m = m[..., None]
+    # The mask over the op's whole box in the canvas, blurred as over the whole canvas
+    # (reflected at its borders), then cut to what the image holds.
+    m, _ = mask_in_box(g, (cw, ch), box, 1 << 30, border=cv2.BORDER_REFLECT_101)
+    m = m[y0 - box[1]:y1 - box[1], x0 - box[0]:x1 - box[0], None]
     ix0, iy0, ix1, iy1 = x0 + cx, y0 + cy, x1 + cx, y1 + cy
     out = pixels.copy()
     blend = warped * m + pixels[iy0:iy1, ix0:ix1].astype(np.float32) * (1.0 - m)
@@ -216,9 +252,11 @@ def _mask_cells(geom: Geometry, size, work, box) -> np.ndarray:
     return cv2.resize(m, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_AREA)
 
 
-def mask_in_box(geom: Geometry, size: tuple[int, int], box, max_side: int) -> tuple[np.ndarray, float]:
+def mask_in_box(geom: Geometry, size: tuple[int, int], box, max_side: int,
+                border: int = cv2.BORDER_CONSTANT) -> tuple[np.ndarray, float]:
     """The blend mask rasterised over a pixel box at scale k (at most ``max_side`` px
-    across), zero outside the hulls' blur; returns (mask, k)."""
+    across), zero outside the hulls' blur; returns (mask, k). ``border``: how the blur
+    sees past the box (only matters where the box was cut by the picture's edge)."""
     x0, y0, x1, y1 = box
     k = min(1.0, max_side / max(x1 - x0, y1 - y0, 1))
     m = np.zeros((max(1, int(round((y1 - y0) * k))), max(1, int(round((x1 - x0) * k)))), np.float32)
@@ -227,5 +265,5 @@ def mask_in_box(geom: Geometry, size: tuple[int, int], box, max_side: int) -> tu
         cv2.fillConvexPoly(m, hull, 1.0)
     kk = _odd(_kernel(geom, size) * k)
     if kk > 1:
-        m = cv2.GaussianBlur(m, (kk, kk), 0, borderType=cv2.BORDER_CONSTANT)
+        m = cv2.GaussianBlur(m, (kk, kk), 0, borderType=border)
     return m, k

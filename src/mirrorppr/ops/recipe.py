@@ -141,6 +141,33 @@ def _resize(pixels: np.ndarray, size: tuple[int, int], interpolation: int) -> np
     return out.reshape(out.shape[:2] + pixels.shape[2:])
 
 
+def working_copy(pixels: np.ndarray, scale: float) -> np.ndarray:
+    """The photo at the size it is edited at (``scale`` x its own)."""
+    H, W = pixels.shape[:2]
+    return _resize(pixels, (max(1, int(round(W * scale))), max(1, int(round(H * scale)))),
+                   cv2.INTER_CUBIC)
+
+
+def bring_back(pixels: np.ndarray, up: np.ndarray, edited: np.ndarray) -> np.ndarray:
+    """What an edit at another size (``up`` -> ``edited``) changed, resized onto
+    ``pixels``: only the edited box changes, everything else stays bit-identical."""
+    H, W = pixels.shape[:2]
+    h, w = up.shape[:2]
+    moved = np.abs(edited.astype(np.int32) - up.astype(np.int32)).reshape(h, w, -1).max(axis=2) > 0
+    if not moved.any():
+        return pixels.copy()
+    ys, xs = np.nonzero(moved)
+    sx, sy = w / W, h / H
+    x0, x1 = max(0, int(xs.min() / sx) - 2), min(W, int(xs.max() / sx) + 3)
+    y0, y1 = max(0, int(ys.min() / sy) - 2), min(H, int(ys.max() / sy) + 3)
+    down = _resize(edited, (W, H), cv2.INTER_AREA)[y0:y1, x0:x1].astype(np.float32)
+    same = _resize(up, (W, H), cv2.INTER_AREA)[y0:y1, x0:x1].astype(np.float32)
+    out = pixels.copy()
+    limit = 65535 if pixels.dtype == np.uint16 else 255
+    out[y0:y1, x0:x1] = np.clip(pixels[y0:y1, x0:x1] + np.round(down - same), 0, limit).astype(pixels.dtype)
+    return out
+
+
 def apply_recipe_exact(pixels: np.ndarray, recipe: Recipe, detect, points: np.ndarray | None = None,
                        canvas: tuple[int, int, int, int] | None = None,
                        scale: float = 1.0) -> np.ndarray:
@@ -151,26 +178,10 @@ def apply_recipe_exact(pixels: np.ndarray, recipe: Recipe, detect, points: np.nd
     back only what it changed (a photo edited at another size, then resized: the grid,
     the ramp and the blur belong to the size it was edited at)."""
     if scale != 1.0 and len(recipe.active()):
-        H, W = pixels.shape[:2]
-        size = (max(1, int(round(W * scale))), max(1, int(round(H * scale))))
-        up = _resize(pixels, size, cv2.INTER_CUBIC)
+        up = working_copy(pixels, scale)
         pts = None if points is None else np.asarray(points, np.float64) * scale
         cv = None if canvas is None else tuple(int(round(v * scale)) for v in canvas)
-        edited = apply_recipe_exact(up, recipe, detect, points=pts, canvas=cv)
-        moved = np.abs(edited.astype(np.int32) - up.astype(np.int32)).reshape(size[1], size[0], -1).max(axis=2) > 0
-        if not moved.any():
-            return pixels.copy()
-        # Only the edited box comes back, as a change: the rest stays bit-identical.
-        ys, xs = np.nonzero(moved)
-        x0, x1 = int(xs.min() / scale) - 2, int(xs.max() / scale) + 3
-        y0, y1 = int(ys.min() / scale) - 2, int(ys.max() / scale) + 3
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
-        down = _resize(edited, (W, H), cv2.INTER_AREA)[y0:y1, x0:x1].astype(np.float32)
-        same = _resize(up, (W, H), cv2.INTER_AREA)[y0:y1, x0:x1].astype(np.float32)
-        out = pixels.copy()
-        limit = 65535 if pixels.dtype == np.uint16 else 255
-        out[y0:y1, x0:x1] = np.clip(pixels[y0:y1, x0:x1] + np.round(down - same), 0, limit).astype(pixels.dtype)
-        return out
+        return bring_back(pixels, up, apply_recipe_exact(up, recipe, detect, points=pts, canvas=cv))
     out = pixels
     for i, step in enumerate(recipe.active()):
         op = get_op(step.op)

@@ -33,6 +33,8 @@ RESIDUAL_SMOOTH = 0.06
 MIN_EXPLAINED = 0.15
 #: Without signs of the paper's procedure, its image-space check stops early below this (dB).
 QUICK_EXIT_DB = 3.0
+#: ...and is only tried on photos up to this long side (the paper worked at 1024 px).
+PLAUSIBLE_SIDE = 2048
 
 
 
@@ -91,7 +93,9 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
     # image-space check worth its time; without it, give up as soon as it looks hopeless.
     paper_hint = fit.ramp_slope > 0 or box is not None
     candidates = []
-    if len(recipe) and all(get_op(s.op).family == "llw" for s in recipe):
+    # Without such signs, only photos of about the paper's size are worth the check.
+    plausible = paper_hint or max(size) <= PLAUSIBLE_SIDE
+    if plausible and len(recipe) and all(get_op(s.op).family == "llw" for s in recipe):
         candidates.append(fit.recipe)
     alt = fit.llw_alternative
     if alt is not None and len(alt.recipe) and (paper_hint or alt.ramp_slope > 0):

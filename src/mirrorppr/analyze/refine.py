@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from ..errors import MirrorError
-from ..ops.apply import blend_mask
+from ..ops.apply import mask_in_box, region_box
 from ..ops.base import get_op, ops_in
 from ..ops.recipe import Recipe, Step, apply_recipe_exact, bring_back, working_copy
 
@@ -78,9 +78,15 @@ def _changed(source: np.ndarray, target: np.ndarray, points: np.ndarray) -> np.n
     reach = np.zeros((H, W), np.uint8)
     for op in ops_in("llw"):
         try:
-            reach |= (blend_mask(op.geometry(np.round(points), 100.0), (W, H)) > 0).astype(np.uint8)
+            geom = op.geometry(np.round(points), 100.0)
         except MirrorError:
             continue
+        box = region_box(geom, (W, H))
+        if box is None:
+            continue
+        m, _ = mask_in_box(geom, (W, H), box, 1 << 30, border=cv2.BORDER_REFLECT_101)
+        x0, y0, x1, y1 = box
+        reach[y0:y1, x0:x1] |= (m > 0).astype(np.uint8)
     k = max(3, int(0.03 * min(H, W)) | 1)
     return changed & (cv2.dilate(reach, np.ones((k, k), np.uint8)) > 0)
 
@@ -306,9 +312,10 @@ def _pick_canvas(s: _Search, box, ops, vals) -> tuple[float, ...]:
 
 
 def _working_scales(source: np.ndarray) -> tuple[float, ...]:
-    """Native size, and the paper's working size when the photo is not that size."""
+    """Native size, and the paper's working size when the photo is smaller (published
+    after a downscale)."""
     k = PAPER_SIDE / max(source.shape[:2])
-    return (1.0,) if abs(k - 1.0) < 0.02 else (1.0, k)
+    return (1.0, k) if k > 1.02 else (1.0,)
 
 
 def _scaled(vals, k: float) -> tuple[float, ...]:
@@ -368,13 +375,13 @@ def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, poin
         vals = _pick_canvas(s, box, ops, vals)
     else:
         vals = _pick_scale(s, ops, vals)
-    # Candidates for adding and swapping; the flow fit's own ops stay in (they are evidence).
-    cands = s.candidates()
     best = s.score(ops, vals)
     ops, vals, best = _best_order(s, ops, vals, best)
     vals, best = _coordinate(s, ops, vals, best, [40.0, 15.0])
     if quick_exit_db is not None and best - base < quick_exit_db:
         return None
+    # Candidates for adding and swapping; the flow fit's own ops stay in (they are evidence).
+    cands = s.candidates()
     # Ops the flow fit missed (their own motion hidden under the ramp).
     while len(ops) < MAX_OPS:
         found = None

@@ -96,11 +96,12 @@ def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, F
     if not len(recipe):
         return None, None
     if _use_exact(op, recipe, pixels, opts):
-        # An exemplar edited at another size than published: edit the query at that size.
+        # An exemplar edited larger than published: a smaller query is edited at that
+        # size too (a larger one keeps its own resolution).
         side = op.meta.get("working_side")
         scale = float(side) / max(pixels.shape[:2]) if side else 1.0
         return apply_recipe_exact(pixels, recipe, detect, points=face.points,
-                                  scale=1.0 if abs(scale - 1.0) < 0.02 else scale), None
+                                  scale=scale if scale > 1.02 else 1.0), None
     size = (pixels.shape[1], pixels.shape[0])
     f, _ = recipe_field(face.points, recipe, size, working_for(face, size))
     return None, f

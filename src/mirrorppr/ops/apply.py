@@ -137,23 +137,18 @@ def _bilinear(g: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
             + (g[y1, x0] * (1 - ax) + g[y1, x1] * ax) * ay).astype(np.float64)
 
 
-def _axis_weights(f: np.ndarray, n: int) -> np.ndarray:
-    """Linear-interpolation weights (len(f), n) of fractional node indices ``f``."""
+def _axis_nodes(f: np.ndarray, n: int):
+    """Bracketing node indices and weight of fractional node indices ``f`` (as
+    :func:`_bilinear` clamps them)."""
     k0 = np.clip(np.floor(f).astype(int), 0, n - 1)
-    k1 = np.minimum(k0 + 1, n - 1)
-    a = f - k0
-    rows = np.arange(len(f))
-    w = np.zeros((len(f), n))
-    w[rows, k0] = 1.0 - a
-    w[rows, k1] += a
-    return w
+    return k0, np.minimum(k0 + 1, n - 1), f - k0
 
 
 def displacement(geom: Geometry, size: tuple[int, int], work: tuple[int, int],
                  box: tuple[int, int, int, int]) -> np.ndarray:
     """:func:`displacement_at` for the working cells whose centres fall in ``box``:
     an array (cells_y, cells_x, 2). The cells form a grid, so the bilinear lookup
-    separates into one weight matrix per axis (two small matrix products)."""
+    gathers node rows and columns once per axis instead of four nodes per cell."""
     W, H = size
     w, h = work
     ux, uy = W / w, H / h
@@ -163,9 +158,12 @@ def displacement(geom: Geometry, size: tuple[int, int], work: tuple[int, int],
     Y = (np.arange(cy0, cy1) + 0.5) * uy - 0.5
     fx, fy, gxs, gys, ramp = _node_coords(geom, size, X, Y)
     g, ix0, iy0 = _node_field(geom, fx, fy, gxs, gys)
-    wx = _axis_weights(fx - ix0, g.shape[1])
-    wy = _axis_weights(fy - iy0, g.shape[0])
-    d = np.stack([wy @ g[..., c].astype(np.float64) @ wx.T for c in (0, 1)], axis=-1)
+    x0, x1, ax = _axis_nodes(fx - ix0, g.shape[1])
+    y0, y1, ay = _axis_nodes(fy - iy0, g.shape[0])
+    ax, ay = ax[None, :, None], ay[:, None, None]
+    # The same sums as _bilinear, row by row: along x on the node rows, then along y.
+    r0, r1 = g[y0], g[y1]
+    d = (r0[:, x0] * (1 - ax) + r0[:, x1] * ax) * (1 - ay) + (r1[:, x0] * (1 - ax) + r1[:, x1] * ax) * ay
     if ramp:
         d[..., 0] += (fx * gxs - X)[None, :]
         d[..., 1] += (fy * gys - Y)[:, None]

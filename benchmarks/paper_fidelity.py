@@ -14,7 +14,7 @@ import itertools
 import json
 from pathlib import Path
 
-from mirrorppr.analyze.refine import _place, paste_box
+from mirrorppr.analyze.refine import crop_canvas, paste_box
 from mirrorppr.edit import edit_pixels
 from mirrorppr.eval.cases import load_cases
 from mirrorppr.eval.metrics import edit_region, psnr
@@ -73,9 +73,9 @@ def main() -> None:
         if box is not None:
             size = (q.shape[1], q.shape[0])
             lo = max(box[2] - box[0], box[3] - box[1])
-            sides = [(psnr(gt, run(best[1], _place(box, size, side)), mask), side)
+            sides = [(psnr(gt, run(best[1], crop_canvas(box, size, side)), mask), side)
                      for side in range(lo, int(lo * 1.5), 4)]
-            crop = levels_search(_place(box, size, max(sides)[1]))
+            crop = levels_search(crop_canvas(box, size, max(sides)[1]))
             best = max(best, crop, key=lambda b: b[0])
         score, recipe, out, canvas = best
         write_image(Photo(out, format="PNG"), a.out / f"{case.id}.png")

@@ -32,7 +32,8 @@ import numpy as np
 from ..errors import MirrorError
 from ..ops.apply import mask_in_box, region_box
 from ..ops.base import get_op, ops_in
-from ..ops.recipe import Recipe, Step, apply_recipe_exact, bring_back, working_copy
+from ..ops.recipe import (Recipe, Step, apply_recipe_exact, bring_back, to_working, working_copy,
+                          working_scale)
 
 #: Accept the refined recipe only if the exact procedure reproduces the exemplar this
 #: well (PSNR gain in the changed region, dB): otherwise the exemplar was made some other
@@ -126,19 +127,19 @@ def paste_box(source: np.ndarray, target: np.ndarray, points: np.ndarray
     return (x0, y0, x1, y1) if inside >= PASTE_INSIDE and outside <= PASTE_OUTSIDE else None
 
 
+def _visible_side(box: tuple[int, int, int, int]) -> int:
+    return max(box[2] - box[0], box[3] - box[1])
+
+
 def _canvases(box: tuple[int, int, int, int], size: tuple[int, int]) -> list[Canvas]:
     """Square crops consistent with a pasted box: sides from what is visible to
     CANVAS_SPAN times that; a side hidden past a border is placed from the visible one."""
-    x0, y0, x1, y1 = box
-    W, H = size
-    lo = max(x1 - x0, y1 - y0)
-    out = []
-    for side in range(lo, int(lo * CANVAS_SPAN) + 1, CANVAS_STEP):
-        out.append(_place(box, size, side))
-    return out
+    lo = _visible_side(box)
+    return [crop_canvas(box, size, side) for side in range(lo, int(lo * CANVAS_SPAN) + 1, CANVAS_STEP)]
 
 
-def _place(box, size, side: int) -> Canvas:
+def crop_canvas(box: tuple[int, int, int, int], size: tuple[int, int], side: int) -> Canvas:
+    """The square crop of ``side`` px that a pasted ``box`` shows part of (image ``size``)."""
     x0, y0, x1, y1 = box
     W, H = size
 
@@ -199,8 +200,8 @@ class _Search:
         else:
             if k not in self.working:
                 self.working[k] = working_copy(self.source, k)
-            base, pts = self.working[k], np.asarray(self.points, np.float64) * k
-            cv = None if self.canvas is None else tuple(int(round(v * k)) for v in self.canvas)
+            base = self.working[k]
+            pts, cv = to_working(self.points, self.canvas, k)
         ctx = (self.canvas, k)
         n = len(steps)
         while n > 0 and ctx + steps[:n] not in self.prefix:
@@ -314,8 +315,8 @@ def _pick_canvas(s: _Search, box, ops, vals) -> tuple[float, ...]:
 def _working_scales(source: np.ndarray) -> tuple[float, ...]:
     """Native size, and the paper's working size when the photo is smaller (published
     after a downscale)."""
-    k = PAPER_SIDE / max(source.shape[:2])
-    return (1.0, k) if k > 1.02 else (1.0,)
+    k = working_scale(max(source.shape[:2]), PAPER_SIDE)
+    return (1.0, k) if k != 1.0 else (1.0,)
 
 
 def _scaled(vals, k: float) -> tuple[float, ...]:
@@ -341,11 +342,10 @@ def _pick_scale(s: _Search, ops, vals) -> tuple[float, ...]:
 def _tune_side(s: _Search, box, ops, vals, canvas: Canvas, span: int, step: int) -> float:
     size = (s.source.shape[1], s.source.shape[0])
     side = max(canvas[2], canvas[3])
-    lo = max(box[2] - box[0], box[3] - box[1])
     trials = []
     for d in range(-span, span + 1, step):
-        if side + d >= lo:
-            s.canvas = _place(box, size, side + d)
+        if side + d >= _visible_side(box):
+            s.canvas = crop_canvas(box, size, side + d)
             trials.append((s.score(ops, vals), s.canvas))
     sc, s.canvas = max(trials)
     return sc

@@ -141,6 +141,25 @@ def _resize(pixels: np.ndarray, size: tuple[int, int], interpolation: int) -> np
     return out.reshape(out.shape[:2] + pixels.shape[2:])
 
 
+#: Working sizes this close to the photo's own are the photo's own.
+SCALE_TOLERANCE = 0.02
+
+
+def working_scale(long_side: int, working_side: int | None) -> float:
+    """Scale at which a photo of ``long_side`` px is edited when the procedure worked at
+    ``working_side`` px: only ever up (a photo published smaller than it was edited)."""
+    k = working_side / long_side if working_side else 1.0
+    return k if k > 1.0 + SCALE_TOLERANCE else 1.0
+
+
+def to_working(points: np.ndarray | None, canvas: tuple[int, int, int, int] | None,
+               scale: float):
+    """Landmarks and canvas in the working picture's pixels."""
+    pts = None if points is None else np.asarray(points, np.float64) * scale
+    cv = None if canvas is None else tuple(int(round(v * scale)) for v in canvas)
+    return pts, cv
+
+
 def working_copy(pixels: np.ndarray, scale: float) -> np.ndarray:
     """The photo at the size it is edited at (``scale`` x its own)."""
     H, W = pixels.shape[:2]
@@ -179,8 +198,7 @@ def apply_recipe_exact(pixels: np.ndarray, recipe: Recipe, detect, points: np.nd
     the ramp and the blur belong to the size it was edited at)."""
     if scale != 1.0 and len(recipe.active()):
         up = working_copy(pixels, scale)
-        pts = None if points is None else np.asarray(points, np.float64) * scale
-        cv = None if canvas is None else tuple(int(round(v * scale)) for v in canvas)
+        pts, cv = to_working(points, canvas, scale)
         return bring_back(pixels, up, apply_recipe_exact(up, recipe, detect, points=pts, canvas=cv))
     out = pixels
     for i, step in enumerate(recipe.active()):

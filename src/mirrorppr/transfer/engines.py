@@ -22,7 +22,7 @@ from ..analyze.operation import Operation
 from ..errors import ConfigError
 from ..landmarks import Face
 from ..ops.base import get_op
-from ..ops.recipe import Recipe, apply_recipe_exact, recipe_field
+from ..ops.recipe import Recipe, apply_recipe_exact, recipe_field, working_scale
 from ..warp.field import Field
 from .transport import transport
 
@@ -98,10 +98,8 @@ def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, F
     if _use_exact(op, recipe, pixels, opts):
         # An exemplar edited larger than published: a smaller query is edited at that
         # size too (a larger one keeps its own resolution).
-        side = op.meta.get("working_side")
-        scale = float(side) / max(pixels.shape[:2]) if side else 1.0
-        return apply_recipe_exact(pixels, recipe, detect, points=face.points,
-                                  scale=scale if scale > 1.02 else 1.0), None
+        scale = working_scale(max(pixels.shape[:2]), op.meta.get("working_side"))
+        return apply_recipe_exact(pixels, recipe, detect, points=face.points, scale=scale), None
     size = (pixels.shape[1], pixels.shape[0])
     f, _ = recipe_field(face.points, recipe, size, working_for(face, size))
     return None, f

@@ -8,6 +8,7 @@ import pytest
 from mirrorppr.analyze import analyze
 from mirrorppr.analyze.refine import paste_box
 from mirrorppr.landmarks import find_face
+from mirrorppr.ops.alignment import LEFT_EYE, RIGHT_EYE, aligned_square, paper_canvas
 from mirrorppr.ops.apply import apply_exact
 from mirrorppr.ops.base import get_op
 from mirrorppr.ops.recipe import Recipe, apply_recipe_exact
@@ -96,3 +97,80 @@ def test_scaled_exact_keeps_untouched_pixels(astronaut, astronaut_face, scale):
     cx, cy = lips[:, 0].mean(), lips[:, 1].mean()
     # Everything that changed lies around the mouth.
     assert np.hypot(xs - cx, ys - cy).max() < 0.25 * astronaut.shape[1]
+
+
+def test_aligned_square_follows_the_eyes_and_mouth():
+    pts = np.zeros((478, 2))
+    pts[list(RIGHT_EYE)] = (100.0, 100.0)
+    pts[list(LEFT_EYE)] = (200.0, 100.0)
+    pts[61], pts[291] = (130.0, 220.0), (170.0, 220.0)
+    sq = aligned_square(pts)
+    # Centre a tenth of the way to the mouth; side: the larger of 4 eye distances (400)
+    # and 3.6 eye-to-mouth distances (432).
+    assert sq.centre == pytest.approx((150.0, 112.0))
+    assert sq.side == pytest.approx(432.0)
+    assert sq.canvas() == (-66, -104, 432, 432)
+
+
+def _off_centre(photo):
+    """The photo with its face pushed toward the top-left corner (borders extended)."""
+    H, W = photo.shape[:2]
+    return np.pad(photo, ((0, H // 2), (0, W // 2), (0, 0)), mode="edge")
+
+
+def test_framing_decides_whole_photo_or_aligned_crop(hopper, hopper_face):
+    x, y, side, _ = aligned_square(hopper_face.points).canvas()
+    assert x >= 0 and y >= 0 and x + side <= hopper.shape[1] and y + side <= hopper.shape[0]
+    as_crop = hopper[y:y + side, x:x + side]         # the photo cut as the aligner would
+    assert paper_canvas(find_face(as_crop).points, (side, side)) is None
+    # The head-and-shoulders photo itself (face high, a third of the frame) is not a crop.
+    canvas, scale = paper_canvas(hopper_face.points, (hopper.shape[1], hopper.shape[0]))
+    assert abs(canvas[0] - x) <= 1 and abs(canvas[1] - y) <= 1
+    assert scale == pytest.approx(1024 / canvas[2])
+
+
+@pytest.mark.parametrize("exemplar_framing", ["face crop", "head and shoulders"])
+def test_query_is_framed_as_the_exemplars_pipeline_framed_photos(hopper, hopper_face, astronaut,
+                                                                 astronaut_face, exemplar_framing):
+    before = hopper
+    if exemplar_framing == "face crop":
+        x, y, side, _ = aligned_square(hopper_face.points).canvas()
+        before = np.ascontiguousarray(hopper[y:y + side, x:x + side])
+    # A paper-made exemplar: the exact procedure on the whole photo.
+    recipe = Recipe.of(("nose_length", 100.0))
+    op = analyze(before, apply_recipe_exact(before, recipe, _detect), families=("llw",))
+    assert op.meta["ramp_slope"] > 0 and op.meta["canvas"] is None and op.recipe.active()
+    assert op.meta["face_crop"] == (exemplar_framing == "face crop")
+    out = Retoucher(op).apply(astronaut).rgb8()
+    canvas, scale = paper_canvas(astronaut_face.points, (astronaut.shape[1], astronaut.shape[0]))
+    on_crop = apply_recipe_exact(astronaut, op.recipe.active(), _detect, points=astronaut_face.points,
+                                 canvas=canvas, scale=scale)
+    whole = apply_recipe_exact(astronaut, op.recipe.active(), _detect, points=astronaut_face.points)
+    assert not np.array_equal(on_crop, whole)        # the framing matters
+    if exemplar_framing == "face crop":
+        # The paper's pipeline: a photo that is no face crop is edited on its aligned crop.
+        assert np.array_equal(out, on_crop)
+    else:
+        # This exemplar's pipeline edited a head-and-shoulders photo whole: so is the query.
+        assert np.array_equal(out, whole)
+    ys, xs = np.nonzero((out != astronaut).any(axis=2))
+    x0, y0, x1, y1 = astronaut_face.box
+    assert xs.min() > x0 - 10 and xs.max() < x1 + 10 and ys.max() < y1 + 10
+    assert {s.op for s in op.recipe.active()} == {"nose_length"}
+
+
+def test_exemplar_off_centre_without_a_visible_paste_is_read_on_the_aligned_crop(hopper):
+    before = _off_centre(hopper)
+    face = find_face(before)
+    canvas, scale = paper_canvas(face.points, (before.shape[1], before.shape[0]))
+    after = apply_recipe_exact(before, Recipe.of(("nose_length", 100.0)), _detect,
+                               points=face.points, canvas=canvas, scale=scale)
+    # Re-encoding touches every pixel a little: no pasted rectangle to read.
+    rng = np.random.default_rng(0)
+    after = np.clip(after.astype(np.int16) + rng.integers(-1, 2, after.shape), 0, 255).astype(np.uint8)
+    assert paste_box(before, after, face.points) is None
+    op = analyze(before, after, face=face, families=("llw",))
+    found = {s.op: s.strength for s in op.recipe}
+    assert set(found) == {"nose_length"}, op.recipe.summary()
+    assert abs(found["nose_length"] - 100) <= 10
+    assert op.meta["canvas"] == list(canvas) and op.meta["working_side"] == 1024

@@ -20,10 +20,11 @@ from ..landmarks import Face, find_face
 from .fit import fit_recipe
 from .flow import measure_flow
 from .normalize import STEP, Frame, face_weight
+from ..ops.alignment import is_face_crop
 from ..ops.base import get_op
 from ..ops.recipe import Recipe
 from .operation import Operation
-from .refine import paste_box, refine_in_image
+from .refine import PAPER_SIDE, paste_box, refine_in_image
 
 __all__ = ["analyze", "Operation"]
 
@@ -129,8 +130,14 @@ def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_o
             "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
             "ramp_slope": round(_slope(fit.ramp_slope, canvas, refined_gain is not None, size, scale), 5),
             "canvas": None if canvas is None else list(canvas),
-            # Edited at another size than published: the query is edited at that size too.
-            "working_side": None if scale == 1.0 else int(round(max(size) * scale)),
+            # Whether the before photo already framed its face as a crop: with the canvas,
+            # it tells how the exemplar's pipeline frames photos (ops.alignment).
+            "face_crop": is_face_crop(face.points, size),
+            # Edited at another size than published: a smaller query is edited at that
+            # size too. (A crop was resized to the paper's working size; a centred query
+            # would have been edited whole at that size.)
+            "working_side": None if scale == 1.0 else
+            PAPER_SIDE if canvas is not None else int(round(max(size) * scale)),
             "rejected_recipe": rejected,
             "landmark_motion_mean": None if lm_motion is None
             else round(float(np.hypot(*lm_motion[:468].T).mean()), 5),

@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 
 from ..errors import MirrorError
+from ..ops.alignment import PAPER_SIDE, paper_canvas
 from ..ops.apply import mask_in_box, region_box
 from ..ops.base import get_op, ops_in
-from ..ops.recipe import (Recipe, Step, apply_recipe_exact, bring_back, to_working, working_copy,
-                          working_scale)
+from ..ops.recipe import Canvas, Recipe, Step, Working, apply_recipe_exact, working_scale
 
 #: Accept the refined recipe only if the exact procedure reproduces the exemplar this
 #: well (PSNR gain in the changed region, dB): otherwise the exemplar was made some other
@@ -54,12 +54,6 @@ STRENGTH_SCALES = (1.0, 1.15, 1.3)
 #: Memory for pictures after recipe prefixes (bytes).
 PREFIX_BYTES = 384 << 20
 WEAK = 40.0
-
-#: The paper's working resolution (long side, pixels): photos published smaller were
-#: edited at this size.
-PAPER_SIDE = 1024
-
-Canvas = tuple[int, int, int, int]
 
 
 @dataclass
@@ -176,7 +170,7 @@ class _Search:
         self.cache: dict[tuple, float] = {}
         self.prefix: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.prefix_bytes = 0
-        self.working: dict[float, np.ndarray] = {}
+        self.working: dict[tuple, np.ndarray] = {}     # working pictures by (box, scale)
 
     def _psnr(self, out: np.ndarray) -> float:
         y0, y1, x0, x1 = self.box
@@ -198,10 +192,10 @@ class _Search:
         if k == 1.0:
             base, pts, cv = self.source, self.points, self.canvas
         else:
-            if k not in self.working:
-                self.working[k] = working_copy(self.source, k)
-            base = self.working[k]
-            pts, cv = to_working(self.points, self.canvas, k)
+            work = Working.of((self.source.shape[1], self.source.shape[0]), self.canvas, k)
+            if (work.box, k) not in self.working:
+                self.working[work.box, k] = work.picture(self.source)
+            base, pts, cv = self.working[work.box, k], work.points(self.points), work.canvas
         ctx = (self.canvas, k)
         n = len(steps)
         while n > 0 and ctx + steps[:n] not in self.prefix:
@@ -213,7 +207,7 @@ class _Search:
             img = apply_recipe_exact(img, Recipe([Step(*steps[i])]), self.detect,
                                      points=pts if i == 0 else None, canvas=cv)
             self._keep(ctx + steps[:i + 1], img)
-        return img if k == 1.0 else bring_back(self.source, base, img)
+        return img if k == 1.0 else work.back(self.source, base, img)
 
     def score(self, ops: tuple[str, ...], vals: tuple[float, ...]) -> float:
         steps = tuple((o, v) for o, v in zip(ops, vals) if v != 0.0)
@@ -323,20 +317,31 @@ def _scaled(vals, k: float) -> tuple[float, ...]:
     return tuple(float(np.clip(round(x * k), -100, 100)) for x in vals)
 
 
-def _pick_scale(s: _Search, ops, vals) -> tuple[float, ...]:
-    """Native size or the paper's working size (sets ``s.scale``): a photo published
-    smaller than it was edited keeps the grid, ramp and blur of the larger size."""
-    scales = _working_scales(s.source)
-    if len(scales) == 1:
+def _pick_scale(s: _Search, ops, vals, thorough: bool = True) -> tuple[float, ...]:
+    """The picture the procedure ran on when no pasted box shows (sets ``s.canvas``,
+    ``s.scale``): the photo at its own size, at the paper's working size (a photo
+    published smaller than it was edited keeps the grid, ramp and blur of the larger
+    size), or, for a photo that is not a face crop, its face's aligned crop as the
+    paper's pipeline framed it (a paste hidden by re-encoding)."""
+    frames = [(None, k) for k in _working_scales(s.source)]
+    crop = paper_canvas(s.points, (s.source.shape[1], s.source.shape[0]))
+    if crop is not None:
+        frames.append(crop)
+    if len(frames) == 1:
         return vals
     trials = []
-    for scale in scales:
-        s.scale = scale
-        for m in STRENGTH_SCALES:
-            v = _scaled(vals, m)
-            trials.append((s.score(ops, v), scale, v))
-    _, s.scale, v = max(trials, key=lambda t: t[0])
-    return v if s.scale != 1.0 else vals
+    for canvas, scale in frames:
+        s.canvas, s.scale = canvas, scale
+        sc, v = max(((s.score(ops, _scaled(vals, m)), _scaled(vals, m)) for m in STRENGTH_SCALES),
+                    key=lambda t: t[0])
+        if thorough:
+            # Judged after a coarse strength search of its own (the fit read the strengths
+            # through whichever ramp the exemplar carries); the search goes on from the
+            # scaled strengths, its later steps settle them.
+            sc = _coordinate(s, ops, v, sc, [40.0, 15.0])[1]
+        trials.append((sc, canvas, scale, v))
+    _, s.canvas, s.scale, v = max(trials, key=lambda t: t[0])
+    return v if (s.scale != 1.0 or s.canvas is not None) else vals
 
 
 def _tune_side(s: _Search, box, ops, vals, canvas: Canvas, span: int, step: int) -> float:
@@ -374,7 +379,7 @@ def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, poin
     if box is not None:
         vals = _pick_canvas(s, box, ops, vals)
     else:
-        vals = _pick_scale(s, ops, vals)
+        vals = _pick_scale(s, ops, vals, thorough=quick_exit_db is None)
     best = s.score(ops, vals)
     ops, vals, best = _best_order(s, ops, vals, best)
     vals, best = _coordinate(s, ops, vals, best, [40.0, 15.0])
@@ -413,7 +418,7 @@ def refine_in_image(source: np.ndarray, target: np.ndarray, recipe: Recipe, poin
     for _ in range(rounds):         # order and strengths settle each other
         before = best
         ops, vals, best = _best_order(s, ops, vals, best)
-        if s.canvas is not None:
+        if box is not None:
             best = max(best, _tune_side(s, box, ops, vals, s.canvas, 6, 2))
         vals, best = _coordinate(s, ops, vals, best, [40.0, 15.0, 5.0, 2.0])
         if best < before + 1e-3:

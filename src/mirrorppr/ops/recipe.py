@@ -152,19 +152,51 @@ def working_scale(long_side: int, working_side: int | None) -> float:
     return k if k > 1.0 + SCALE_TOLERANCE else 1.0
 
 
-def to_working(points: np.ndarray | None, canvas: tuple[int, int, int, int] | None,
-               scale: float):
-    """Landmarks and canvas in the working picture's pixels."""
-    pts = None if points is None else np.asarray(points, np.float64) * scale
-    cv = None if canvas is None else tuple(int(round(v * scale)) for v in canvas)
-    return pts, cv
-
-
 def working_copy(pixels: np.ndarray, scale: float) -> np.ndarray:
     """The photo at the size it is edited at (``scale`` x its own)."""
     H, W = pixels.shape[:2]
     return _resize(pixels, (max(1, int(round(W * scale))), max(1, int(round(H * scale)))),
                    cv2.INTER_CUBIC)
+
+
+Canvas = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Working:
+    """The picture an edit at another size runs on: the part of the photo the procedure
+    saw (the canvas's part, or the whole photo) resized by ``scale``."""
+
+    box: tuple[int, int, int, int]      # (x0, y0, x1, y1) of the photo
+    scale: float
+    canvas: Canvas | None               # in the working picture's pixels
+
+    @classmethod
+    def of(cls, size: tuple[int, int], canvas: Canvas | None, scale: float) -> "Working":
+        W, H = size
+        if canvas is None:
+            return cls((0, 0, W, H), scale, None)
+        cx, cy, cw, ch = canvas
+        x0, y0 = max(0, cx), max(0, cy)
+        cv = tuple(int(round(v * scale)) for v in (cx - x0, cy - y0, cw, ch))
+        return cls((x0, y0, min(W, cx + cw), min(H, cy + ch)), scale, cv)
+
+    def picture(self, pixels: np.ndarray) -> np.ndarray:
+        x0, y0, x1, y1 = self.box
+        return working_copy(pixels[y0:y1, x0:x1], self.scale)
+
+    def points(self, points: np.ndarray | None) -> np.ndarray | None:
+        """Landmarks in the working picture's pixels."""
+        if points is None:
+            return None
+        return (np.asarray(points, np.float64) - np.array(self.box[:2], np.float64)) * self.scale
+
+    def back(self, pixels: np.ndarray, picture: np.ndarray, edited: np.ndarray) -> np.ndarray:
+        """The photo with what the edit changed in the working picture brought back."""
+        x0, y0, x1, y1 = self.box
+        out = pixels.copy()
+        out[y0:y1, x0:x1] = bring_back(pixels[y0:y1, x0:x1], picture, edited)
+        return out
 
 
 def bring_back(pixels: np.ndarray, up: np.ndarray, edited: np.ndarray) -> np.ndarray:
@@ -193,13 +225,14 @@ def apply_recipe_exact(pixels: np.ndarray, recipe: Recipe, detect, points: np.nd
     """Paper mode: ``detect(pixels) -> (478, 2) points`` is called before every op
     (``points`` may give the first detection); ``canvas`` as in :func:`apply_exact`.
 
-    ``scale`` != 1 runs the procedure on the photo resized by that factor and brings
-    back only what it changed (a photo edited at another size, then resized: the grid,
-    the ramp and the blur belong to the size it was edited at)."""
+    ``scale`` != 1 runs the procedure on the photo (or the canvas's part of it) resized by
+    that factor and brings back only what it changed (a photo edited at another size,
+    then resized: the grid, the ramp and the blur belong to the size it was edited at)."""
     if scale != 1.0 and len(recipe.active()):
-        up = working_copy(pixels, scale)
-        pts, cv = to_working(points, canvas, scale)
-        return bring_back(pixels, up, apply_recipe_exact(up, recipe, detect, points=pts, canvas=cv))
+        work = Working.of((pixels.shape[1], pixels.shape[0]), canvas, scale)
+        up = work.picture(pixels)
+        return work.back(pixels, up, apply_recipe_exact(up, recipe, detect, points=work.points(points),
+                                                         canvas=work.canvas))
     out = pixels
     for i, step in enumerate(recipe.active()):
         op = get_op(step.op)

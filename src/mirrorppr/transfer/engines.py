@@ -21,6 +21,7 @@ import numpy as np
 from ..analyze.operation import Operation
 from ..errors import ConfigError
 from ..landmarks import Face
+from ..ops.alignment import edit_as_paper
 from ..ops.base import get_op
 from ..ops.recipe import Recipe, apply_recipe_exact, recipe_field, working_scale
 from ..warp.field import Field
@@ -86,8 +87,18 @@ def _use_exact(op: Operation, recipe: Recipe, pixels: np.ndarray, opts: Transfer
     if opts.mode != "auto":
         return opts.mode == "exact"
     llw = all(get_op(s.op).family == "llw" for s in recipe)
-    paper_made = float(op.meta.get("ramp_slope", 0.0)) > 0
-    return llw and paper_made and pixels.shape[0] * pixels.shape[1] <= EXACT_MAX_PIXELS
+    return llw and _paper_made(op) and pixels.shape[0] * pixels.shape[1] <= EXACT_MAX_PIXELS
+
+
+def _paper_made(op: Operation) -> bool:
+    return float(op.meta.get("ramp_slope", 0.0)) > 0
+
+
+def _edits_any_photo_whole(op: Operation) -> bool:
+    """The exemplar shows a pipeline unlike the paper's: its photo was no face crop, and
+    yet the image-space check found it edited whole. Its queries are edited whole too."""
+    return (op.meta.get("face_crop") is False and op.meta.get("canvas") is None
+            and op.meta.get("image_refined_gain_db") is not None)
 
 
 def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, Field | None]:
@@ -96,8 +107,11 @@ def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, F
     if not len(recipe):
         return None, None
     if _use_exact(op, recipe, pixels, opts):
-        # An exemplar edited larger than published: a smaller query is edited at that
-        # size too (a larger one keeps its own resolution).
+        if _paper_made(op) and not _edits_any_photo_whole(op):
+            # Framed as the paper's pipeline framed photos: a face crop whole (at the
+            # paper's working size when smaller), any other photo on its face's aligned crop.
+            return edit_as_paper(pixels, recipe, detect, points=face.points), None
+        # The whole photo, at the exemplar's working size when the query is smaller.
         scale = working_scale(max(pixels.shape[:2]), op.meta.get("working_side"))
         return apply_recipe_exact(pixels, recipe, detect, points=face.points, scale=scale), None
     size = (pixels.shape[1], pixels.shape[0])

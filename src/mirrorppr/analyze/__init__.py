@@ -20,11 +20,11 @@ from ..landmarks import Face, find_face
 from .fit import fit_recipe
 from .flow import measure_flow
 from .normalize import STEP, Frame, face_weight
-from ..ops.alignment import is_face_crop
+from ..ops.alignment import PAPER_SIDE, is_face_crop
 from ..ops.base import get_op
 from ..ops.recipe import Recipe
 from .operation import Operation
-from .refine import PAPER_SIDE, paste_box, refine_in_image
+from .refine import paste_box, refine_in_image
 
 __all__ = ["analyze", "Operation"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .recipe import Recipe, apply_recipe_exact, working_scale
+from .recipe import Canvas, Recipe, apply_recipe_exact, working_scale
 
 #: Face-mesh counterparts of the six eye-contour points the alignment averages per eye
 #: (outer corner, two upper-lid points, inner corner, two lower-lid points).
@@ -47,7 +47,7 @@ class AlignedSquare:
     centre: tuple[float, float]
     side: float
 
-    def canvas(self) -> tuple[int, int, int, int]:
+    def canvas(self) -> Canvas:
         """(x, y, w, h) of the square, rounded; may reach past the photo's borders."""
         s = int(round(self.side))
         return (int(round(self.centre[0] - self.side / 2)),
@@ -85,7 +85,7 @@ def is_face_crop(points: np.ndarray, size: tuple[int, int]) -> bool:
 
 
 def paper_canvas(points: np.ndarray, size: tuple[int, int]
-                 ) -> tuple[tuple[int, int, int, int], float] | None:
+                 ) -> tuple[Canvas, float] | None:
     """``(canvas, scale)`` the paper's pipeline would edit this photo (``size`` = (w, h))
     on, or None for the whole photo. ``scale`` brings the crop to :data:`PAPER_SIDE`."""
     if is_face_crop(points, size):

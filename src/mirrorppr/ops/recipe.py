@@ -220,7 +220,7 @@ def bring_back(pixels: np.ndarray, up: np.ndarray, edited: np.ndarray) -> np.nda
 
 
 def apply_recipe_exact(pixels: np.ndarray, recipe: Recipe, detect, points: np.ndarray | None = None,
-                       canvas: tuple[int, int, int, int] | None = None,
+                       canvas: Canvas | None = None,
                        scale: float = 1.0) -> np.ndarray:
     """Paper mode: ``detect(pixels) -> (478, 2) points`` is called before every op
     (``points`` may give the first detection); ``canvas`` as in :func:`apply_exact`.

@@ -59,7 +59,7 @@ def main() -> None:
     for name, over in (("tiny", []), ("small", ["model.resolution=128"]), ("small", [])):
         cfg = load_config(name, over)
         pipe = MirrorPPRPipeline.build(cfg["model"])
-        pipe.spec["resolution"] = cfg["model"]["resolution"]
+        pipe.settings["resolution"] = cfg["model"]["resolution"]
         res = cfg["model"]["resolution"]
         n_img = 2 * tokens_at(res, pipe.codec.factor)
         cost = dit_step(cfg["model"]["base"]["config"], n_img, 8)

@@ -14,14 +14,15 @@ import itertools
 import json
 from pathlib import Path
 
-from mirrorppr.analyze.refine import crop_canvas, paste_box
+from mirrorppr.paper.search import crop_canvas, paste_box
 from mirrorppr.edit import edit_pixels
 from mirrorppr.eval.cases import load_cases
 from mirrorppr.eval.metrics import edit_region, psnr
 from mirrorppr.imageio import Photo, read_image, write_image
 from mirrorppr.landmarks import find_face
 from mirrorppr.ops import ops_in
-from mirrorppr.ops.recipe import Recipe, apply_recipe_exact
+from mirrorppr.ops.recipe import Recipe
+from mirrorppr.paper.render import apply_recipe_exact
 
 LEVELS = [100, 90, 80, 70, 60, 50, 40]
 

@@ -14,10 +14,11 @@ pytest.importorskip("diffusers")
 from mirrorppr.data import SimConfig, make_tasks, run_tasks  # noqa: E402
 from mirrorppr.eval.simface import make_portraits  # noqa: E402
 from mirrorppr.imageio import Photo, read_image, write_image  # noqa: E402
-from mirrorppr.model.backbone import LORA_TARGETS  # noqa: E402
+from mirrorppr.model.backbone import DEAD_ENDS, LORA_TARGETS  # noqa: E402
 from mirrorppr.model.engine import paste_back  # noqa: E402
 from mirrorppr.model.head import ReconstructionHead  # noqa: E402
-from mirrorppr.model.pipeline import MirrorPPRPipeline, build_extractor  # noqa: E402
+from mirrorppr.model import MirrorPPRPipeline, MirrorPPRPipelineOutput  # noqa: E402
+from mirrorppr.model.pipeline import build_extractor  # noqa: E402
 from mirrorppr.train import load_config  # noqa: E402
 from mirrorppr.train.loop import Batches  # noqa: E402
 from mirrorppr.train.losses import FlowMatchingObjective, ReconstructionObjective  # noqa: E402
@@ -41,7 +42,7 @@ def cfg(shards):
 
 @pytest.fixture(scope="module")
 def batch(cfg):
-    return Batches(cfg, 0, 1).fixed(2)
+    return next(iter(Batches(cfg, 0, 1)))
 
 
 def _fit(objective, batch, steps, lr, seeded=False):
@@ -61,9 +62,9 @@ def _fit(objective, batch, steps, lr, seeded=False):
 
 def test_stage1_reduces_loss_on_a_fixed_batch(cfg, batch):
     torch.manual_seed(0)
-    enc, rf, spec = build_extractor(cfg["model"])
+    enc, rf = build_extractor(cfg["model"])
     head = ReconstructionHead(token_width=64, num_queries=8, feature_dim=enc.dim, patch_size=8,
-                              num_patches=enc.num_patches(), **spec["head"])
+                              num_patches=enc.num_patches(), **cfg["model"]["head"])
     losses = _fit(ReconstructionObjective(enc, rf, head), batch, 40, 1e-3)
     assert losses[-1] < 0.6 * losses[0], losses[::8]
 
@@ -85,14 +86,17 @@ def test_lora_touches_only_the_block_linears(cfg):
     assert trainable and all(".lora_" in n and n.startswith("transformer_blocks.") for n in trainable)
     rank = cfg["model"]["base"]["lora"]["rank"]
     # Every targeted linear of every block has exactly one A (r x in) and one B (out x r).
+    # The last block's text-stream outputs feed nothing: not trained (DDP needs every
+    # trained parameter to get a gradient).
+    n_blocks = len(t.transformer_blocks)
+    dead = {f"transformer_blocks.{n_blocks - 1}.{d}" for d in DEAD_ENDS}
     expected = 0
     for name, mod in t.named_modules():
         if name.startswith("transformer_blocks.") and any(name.endswith("." + k) for k in LORA_TARGETS) \
-                and hasattr(mod, "base_layer"):
+                and hasattr(mod, "base_layer") and name not in dead:
             expected += rank * (mod.base_layer.in_features + mod.base_layer.out_features)
-    n_blocks = len(t.transformer_blocks)
     assert sum(p.numel() for p in trainable.values()) == expected > 0
-    assert len(trainable) == 2 * len(LORA_TARGETS) * n_blocks
+    assert len(trainable) == 2 * (len(LORA_TARGETS) * n_blocks - len(DEAD_ENDS))
     # Nothing outside the blocks (embedders, norms, output projection) is trained.
     assert not any(p.requires_grad for n, p in t.named_parameters() if not n.startswith("transformer_blocks."))
     # The modules that are trained in stage II are all trainable.
@@ -109,14 +113,18 @@ def test_save_load_round_trip_gives_identical_outputs(cfg, tmp_path, astronaut, 
                 p.normal_(0, 0.02)
     pipe.save_pretrained(tmp_path / "w")
     again = MirrorPPRPipeline.from_pretrained(tmp_path / "w")
-    a = pipe(hopper, hopper, astronaut, num_inference_steps=3, seed=5, progress=False)
-    b = again(hopper, hopper, astronaut, num_inference_steps=3, seed=5, progress=False)
+    run = lambda p, seed: p(hopper, hopper, astronaut, num_inference_steps=3, output_type="np",  # noqa: E731
+                            generator=torch.Generator().manual_seed(seed), progress=False).images
+    a, b, c = run(pipe, 5), run(again, 5), run(again, 6)
     assert np.array_equal(a, b)
-    c = again(hopper, hopper, astronaut, num_inference_steps=3, seed=6, progress=False)
-    assert not np.array_equal(a, c)           # the seed matters: outputs are not constant
+    assert not np.array_equal(a, c)           # the generator matters: outputs are not constant
     meta = json.loads((tmp_path / "w" / "mirrorppr.json").read_text())
-    assert meta["format"] == "mirrorppr.model/1"
+    assert meta["format"] == "mirrorppr.model/2"
     assert (tmp_path / "w" / "lora" / "adapter.safetensors").is_file()
+    # One home per size: module sizes in their config.json, none in mirrorppr.json.
+    assert "rformer" not in meta["settings"] and "connector" not in meta["settings"]
+    assert json.loads((tmp_path / "w" / "rformer" / "config.json").read_text())["width"] == 64
+    assert "config" not in meta["settings"]["base"]
 
 
 def test_train_cli_resumes_then_model_engine_retouches_a_real_photo(cfg, shards, tmp_path, astronaut, hopper):
@@ -235,11 +243,107 @@ def test_vae_codec_and_gradient_checkpointing_train_the_adapter(cfg, batch):
     loss = FlowMatchingObjective(pipe)(batch, torch.Generator().manual_seed(0))
     loss.backward()
     # B starts at zero, so B is what gets gradient first; every adapter of the first block
-    # feeds the output (the last block's text-side ones do not, by construction).
+    # feeds the output (the last block's text-side ones do not, and are frozen).
     grads = [p.grad for n, p in pipe.transformer.named_parameters()
              if n.startswith("transformer_blocks.0.") and "lora_B" in n]
     assert len(grads) == len(LORA_TARGETS) and all(g is not None and g.abs().sum() > 0 for g in grads)
     assert not any(p.requires_grad for p in pipe.codec.parameters())          # the VAE stays frozen
     img = (np.random.default_rng(0).random((90, 70, 3)) * 255).astype(np.uint8)
-    out = pipe(img, img, img, num_inference_steps=2, progress=False)
-    assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+    out = pipe(img, img, img, num_inference_steps=2, output_type="np", progress=False).images
+    assert out.shape == (1, 90, 70, 3) and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
+
+
+# ---------------------------------------------------------------- diffusers conventions
+
+@pytest.fixture(scope="module")
+def saved(cfg, tmp_path_factory):
+    """A tiny pipeline with a non-trivial adapter, saved."""
+    torch.manual_seed(3)
+    pipe = MirrorPPRPipeline.build(cfg["model"])
+    with torch.no_grad():
+        for n, p in pipe.transformer.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.02)
+    return pipe.save_pretrained(tmp_path_factory.mktemp("conv") / "w")
+
+
+def test_pipeline_takes_pil_and_returns_images_at_the_query_size(saved, astronaut, hopper):
+    from PIL import Image
+
+    pipe = MirrorPPRPipeline.from_pretrained(saved)
+    query = Image.fromarray(np.ascontiguousarray(astronaut[40:470, 60:380]))       # 320 x 430, not square
+    out = pipe(Image.fromarray(hopper), Image.fromarray(hopper), query, num_inference_steps=2, progress=False)
+    assert isinstance(out, MirrorPPRPipelineOutput)
+    assert len(out.images) == 1 and isinstance(out.images[0], Image.Image) and out.images[0].size == query.size
+    (tup,) = pipe(hopper, hopper, query, num_inference_steps=2, return_dict=False, progress=False)
+    assert tup[0].size == query.size
+    # Tensors in [0, 1] are read too, and "pt" gives tensors back.
+    t = torch.from_numpy(np.array(query)).permute(2, 0, 1).float() / 255
+    pt = pipe(hopper, hopper, t, num_inference_steps=2, output_type="pt", progress=False).images
+    assert pt.shape == (1, 3, 430, 320) and 0 <= float(pt.min()) <= float(pt.max()) <= 1
+    with pytest.raises(ValueError, match="output_type"):
+        pipe(hopper, hopper, query, output_type="latent")
+
+
+def test_generator_reproducibility_and_a_batch_of_two(saved, astronaut, hopper):
+    pipe = MirrorPPRPipeline.from_pretrained(saved)
+    small = np.ascontiguousarray(astronaut[:300, :240])
+    gen = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
+    kw = dict(num_inference_steps=2, output_type="np", progress=False)
+    one = pipe(hopper, hopper, astronaut, generator=gen(1), **kw).images[0]
+    assert np.array_equal(one, pipe(hopper, hopper, astronaut, generator=gen(1), **kw).images[0])
+    assert not np.array_equal(one, pipe(hopper, hopper, astronaut, generator=gen(2), **kw).images[0])
+    # A batch of two queries of different sizes, one generator each: each result is the
+    # one that query gets alone with its generator, at its own size.
+    both = pipe(hopper, hopper, [astronaut, small], generator=[gen(1), gen(2)], **kw).images
+    assert [b.shape for b in both] == [(512, 512, 3), (300, 240, 3)]
+    assert np.array_equal(both[0], one)
+    assert np.array_equal(both[1], pipe(hopper, hopper, small, generator=gen(2), **kw).images[0])
+    # Two queries of one size are denoised together (one batch) and still match.
+    pair = pipe([hopper, astronaut], [hopper, astronaut], [astronaut, astronaut], generator=[gen(1), gen(1)],
+                **kw).images
+    assert pair.shape == (2, 512, 512, 3) and np.array_equal(pair[0], one)
+    assert not np.array_equal(pair[0], pair[1])           # another exemplar, another result
+    with pytest.raises(ValueError, match="generators"):
+        pipe(hopper, hopper, [astronaut, small], generator=[gen(1)], **kw)
+
+
+def test_torch_dtype_is_honoured_and_unknown_arguments_refused(saved, astronaut, hopper):
+    pipe = MirrorPPRPipeline.from_pretrained(saved, torch_dtype=torch.bfloat16)
+    for m in (pipe.encoder, pipe.rformer, pipe.connector, pipe.transformer):
+        assert m.dtype == torch.bfloat16
+    out = pipe(hopper, hopper, astronaut, num_inference_steps=2, output_type="np", progress=False).images
+    assert out.shape == (1, 512, 512, 3) and np.isfinite(out).all()
+    with pytest.raises(TypeError, match="dtype"):
+        MirrorPPRPipeline.from_pretrained(saved, dtype=torch.bfloat16)       # the old, silently ignored name
+    with pytest.raises(TypeError, match="revision"):
+        MirrorPPRPipeline.from_pretrained(saved, revision="main")
+
+
+def test_sizes_come_from_one_registry(cfg):
+    from mirrorppr.model.sizes import SIZES
+
+    assert cfg["model"]["rformer"] == SIZES["tiny"]["rformer"]
+    over = load_config("tiny", ["model.rformer.num_layers=3"])
+    assert over["model"]["rformer"]["num_layers"] == 3 and over["model"]["rformer"]["width"] == 64
+    pipe = MirrorPPRPipeline.build(over["model"])
+    assert len(pipe.rformer.blocks) == 3 and pipe.connector.config.out_dim == 64
+
+
+def test_loader_keeps_the_query_aspect_in_buckets(cfg):
+    """Training sizes queries as inference does: aspect kept, about size^2 pixels."""
+    from mirrorppr.data.loader import bucket_size
+    from mirrorppr.model.pipeline import working_size
+
+    shapes = set()
+    for i, b in enumerate(Batches(cfg, 0, 1)):
+        q = b["query"]
+        assert q.shape == b["ground_truth"].shape and b["source"].shape[-2:] == (64, 64)
+        shapes.add(tuple(q.shape[-2:]))
+        if i == 12:
+            break
+    assert any(h != w for h, w in shapes), shapes                 # not squashed to squares
+    for h, w in shapes:
+        assert 0.7 < h * w / 64 ** 2 < 1.4 and h % 4 == 0 and w % 4 == 0
+    assert bucket_size(576, 448, 64, 4) == working_size(576, 448, 64, 4)
+

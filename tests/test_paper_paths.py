@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from mirrorppr.analyze import analyze
-from mirrorppr.analyze.refine import paste_box
+from mirrorppr.paper.search import paste_box
 from mirrorppr.landmarks import find_face
-from mirrorppr.ops.alignment import LEFT_EYE, RIGHT_EYE, aligned_square, paper_canvas
+from mirrorppr.paper.framing import LEFT_EYE, RIGHT_EYE, aligned_square, paper_canvas
 from mirrorppr.ops.apply import apply_exact
 from mirrorppr.ops.base import get_op
-from mirrorppr.ops.recipe import Recipe, apply_recipe_exact
+from mirrorppr.ops.recipe import Recipe
+from mirrorppr.paper.render import apply_recipe_exact
 from mirrorppr.transfer import Retoucher
 
 

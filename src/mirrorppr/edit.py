@@ -5,7 +5,8 @@ import numpy as np
 
 from .imageio import Photo
 from .landmarks import Face, find_face
-from .ops.recipe import Recipe, apply_recipe_exact, recipe_field
+from .ops.recipe import Recipe, recipe_field
+from .paper.render import apply_recipe_exact
 
 MODES = ("fast", "exact")
 

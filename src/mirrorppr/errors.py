@@ -30,3 +30,13 @@ class ConfigError(MirrorError):
     """A recipe, preset or option is malformed."""
 
     code = 6
+
+
+def error_with_code(code: int, message: str) -> MirrorError:
+    """The error class of an exit code (an error that crossed a process boundary as text)."""
+    for cls in (InputError, FaceError, OutputError, ConfigError):
+        if cls.code == code:
+            return cls(message)
+    err = MirrorError(message)
+    err.code = code
+    return err

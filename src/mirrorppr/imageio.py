@@ -7,11 +7,10 @@ then rename) and never replace an input file.
 """
 from __future__ import annotations
 
-import contextlib
 import io
+import math
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms
 
-from .errors import InputError, OutputError
+from . import outputs
+from .errors import ConfigError, InputError, OutputError
 
 #: Largest image accepted by default, in megapixels (env ``MIRRORPPR_MAX_MEGAPIXELS``).
 DEFAULT_MAX_MEGAPIXELS = 100.0
@@ -89,8 +89,18 @@ class Photo:
 
 
 def max_pixels() -> int:
-    mp = float(os.environ.get("MIRRORPPR_MAX_MEGAPIXELS", DEFAULT_MAX_MEGAPIXELS))
-    return int(mp * 1_000_000)
+    """The pixel limit: ``MIRRORPPR_MAX_MEGAPIXELS`` (a positive number) or 100 MP."""
+    raw = os.environ.get("MIRRORPPR_MAX_MEGAPIXELS")
+    if raw is None or not raw.strip():
+        return int(DEFAULT_MAX_MEGAPIXELS * 1_000_000)
+    try:
+        mp = float(raw)
+    except ValueError:
+        mp = math.nan
+    if not (math.isfinite(mp) and mp > 0):
+        raise ConfigError(f"MIRRORPPR_MAX_MEGAPIXELS={raw!r:.40}: expected a positive number of megapixels "
+                          f"(default {DEFAULT_MAX_MEGAPIXELS:g})")
+    return int(min(mp, 1e7) * 1_000_000)
 
 
 def _check_size(path: Path, w: int, h: int, limit: int | None) -> None:
@@ -140,13 +150,19 @@ def read_image(path: str | os.PathLike, *, limit_pixels: int | None = None) -> P
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected an image file")
+    outputs.note_input(path)
     try:
         im = Image.open(path)
         im.size  # noqa: B018  (forces header parse)
+    except PermissionError:
+        raise InputError(f"{path}: cannot be read (permission denied)") from None
     except Exception as exc:
-        raise InputError(f"{path}: not a readable image ({type(exc).__name__})") from None
+        _explain_unsupported_tiff(path)
+        raise InputError(f"{path}: not a readable image ({type(exc).__name__}); supported: JPEG, PNG, "
+                         "TIFF, WebP") from None
     w, h = im.size
     _check_size(path, w, h, limit_pixels)
+    frames = int(getattr(im, "n_frames", 1) or 1)
     fmt = (im.format or "PNG").upper()
     if fmt == "MPO":
         fmt = "JPEG"
@@ -165,16 +181,40 @@ def read_image(path: str | os.PathLike, *, limit_pixels: int | None = None) -> P
     px = _apply_orientation(px, orientation)
     if orientation != 1:
         notes.append(f"EXIF orientation {orientation} applied")
+    if frames > 1:
+        notes.append(f"{frames} frames/pages: only the first is retouched and written")
     if "CMYK" in im.mode:
         icc = None  # the output is RGB: the CMYK profile no longer describes it
     return Photo(pixels=px, format=fmt, icc_profile=icc, exif=exif, path=path, notes=notes)
 
 
+def _explain_unsupported_tiff(path: Path) -> None:
+    """Pillow cannot open float or 32-bit TIFFs; say why instead of "unreadable"."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError:
+        return
+    if magic not in (b"II*\x00", b"MM\x00*"):
+        return
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is not None and raw.dtype.kind == "f":
+        raise InputError(f"{path}: floating-point (HDR) pixels are not supported; export 8- or 16-bit")
+    if raw is not None and raw.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{path}: {raw.dtype} samples are not supported; export 8- or 16-bit")
+
+
 def _decode(path: Path, im: Image.Image, fmt: str, notes: list[str]) -> np.ndarray:
     mode = im.mode
+    if mode == "F" or mode.startswith("F;"):
+        raise InputError(f"{path}: floating-point (HDR) pixels are not supported; export 8- or 16-bit")
     if fmt in ("PNG", "TIFF"):
         # OpenCV keeps 16 bits per channel for colour PNG/TIFF, which Pillow truncates.
         raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is not None and raw.dtype.kind == "f":
+            raise InputError(f"{path}: floating-point (HDR) pixels are not supported; export 8- or 16-bit")
+        if raw is not None and raw.dtype not in (np.uint8, np.uint16):
+            raise InputError(f"{path}: {raw.dtype} samples are not supported; export 8- or 16-bit")
         if raw is not None and raw.dtype == np.uint16:
             if raw.ndim == 3 and raw.shape[2] == 3:
                 return cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
@@ -214,15 +254,15 @@ def _decode(path: Path, im: Image.Image, fmt: str, notes: list[str]) -> np.ndarr
     return np.asarray(im.convert("RGB"))
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def output_format(path: Path, fallback: str) -> str:
     return _FORMAT_BY_SUFFIX.get(path.suffix.lower(), fallback)
+
+
+def check_quality(quality: int) -> int:
+    """JPEG/WebP quality, 1 (smallest) to 100 (best)."""
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ConfigError(f"quality {quality!r}: expected an integer from 1 to 100")
+    return quality
 
 
 def write_image(photo: Photo, path: str | os.PathLike, *, protect: tuple[Path, ...] = (),
@@ -230,20 +270,21 @@ def write_image(photo: Photo, path: str | os.PathLike, *, protect: tuple[Path, .
     """Write atomically in the format the suffix names, keeping depth, alpha, ICC, EXIF.
 
     ``protect`` lists input files that must never be replaced (the photo's own source
-    path is always protected). Formats that cannot hold the photo's depth or alpha get
-    the nearest faithful encoding and a note is added to ``photo.notes``.
+    path and, inside a command, every file it read are always protected; see
+    :mod:`mirrorppr.outputs`). ``quality`` (1-100) applies to JPEG and WebP. Formats that
+    cannot hold the photo's depth or alpha get the nearest faithful encoding and a note
+    is added to ``photo.notes``.
     """
     path = Path(path)
-    guards = [p for p in (*protect, photo.path) if p is not None]
-    for g in guards:
-        if _same_file(path, Path(g)) or path.resolve() == Path(g).resolve():
-            raise OutputError(f"{path}: refusing to overwrite an input file; choose another output path")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: exists (pass overwrite to replace it)")
+    guards = (*protect, photo.path)
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise OutputError(f"{path}: unsupported output type {path.suffix!r}; use one of "
                           + ", ".join(SUPPORTED_SUFFIXES))
-    return atomic_write_bytes(path, encode_image(photo, output_format(path, photo.format), quality=quality))
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise OutputError(f"{path}: exists (pass overwrite to replace it)")
+    outputs.check_not_input(path, guards)    # before the encode: fail fast
+    data = encode_image(photo, output_format(path, photo.format), quality=check_quality(quality))
+    return outputs.write_bytes(path, data, protect=guards)
 
 
 def encode_image(photo: Photo, fmt: str, *, quality: int = 95) -> bytes:
@@ -321,32 +362,16 @@ __all__ = ["Photo", "read_image", "write_image", "encode_image", "load_rgb", "is
            "SUPPORTED_SUFFIXES", "DEFAULT_MAX_MEGAPIXELS"]
 
 
-@contextlib.contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block
-    finishes, so readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """A temp path that replaces ``path`` when the block finishes: see
+    :func:`mirrorppr.outputs.atomic_path` (kept here for existing callers)."""
+    return outputs.atomic_path(path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write a file atomically: a temp file in the same folder, fsync, then rename."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return Path(path)
+    """Write a file atomically (temp file, fsync, rename) through the output guard."""
+    return outputs.write_bytes(path, data)
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return outputs.write_text(path, text)

@@ -1,42 +1,59 @@
 """Exemplar analysis: (before, after) of one person -> an :class:`Operation`.
 
-1. find the face in the before photo (the after photo has the same framing);
-2. measure the dense motion between them (optical flow, zero where nothing changed);
-3. express it on the face-normalised grid;
-4. fit the operation library's strengths to it, keeping what the recipe leaves
-   unexplained as a residual field.
+1. register the after photo onto the before photo (size, framing, tone): what is left
+   is the structural retouching, or nothing;
+2. find the face in the before photo and measure the dense motion between the two
+   (optical flow, zero where nothing changed), on the face-normalised grid;
+3. fit the operation library's strengths to it, keeping what the recipe leaves
+   unexplained as a residual field;
+4. try every way of transferring it on the exemplar itself (recipe, recipe + residual,
+   the motion itself, and with ``procedure`` allowing it, the paper's procedure) and keep
+   the simplest that reproduces the after photo about as well as the best;
+5. say what was found and what will not be transferred.
 """
 from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 import cv2
 import numpy as np
 
-from ..errors import InputError, MirrorError
+from ..errors import ConfigError, FaceError, InputError, MirrorError
 from ..imageio import Photo, read_image
-from ..landmarks import Face, find_face
-from .fit import fit_recipe
-from .flow import measure_flow
-from .normalize import STEP, Frame, face_weight
-from ..ops.alignment import PAPER_SIDE, is_face_crop
-from ..ops.base import get_op
+from ..landmarks import Face, detect_faces, find_face, pick_face
 from ..ops.recipe import Recipe
-from .operation import Operation
-from .refine import paste_box, refine_in_image
+from .fit import fit_recipe
+from .flow import measure_flow, measure_whole
+from .normalize import STEP, Frame, face_region_mask, face_weight
+from .operation import Candidate, Clean, MotionShares, Operation
+from .register import Registration, register
+from .validate import Trial
 
-__all__ = ["analyze", "Operation"]
+__all__ = ["analyze", "Operation", "PROCEDURES"]
 
+PROCEDURES = ("auto", "clean", "paper")
 #: Smoothing of the residual motion (inter-ocular units).
 RESIDUAL_SMOOTH = 0.06
-#: A recipe that explains less than this share of the measured motion is not kept.
-MIN_EXPLAINED = 0.15
-#: Without signs of the paper's procedure, its image-space check stops early below this (dB).
-QUICK_EXIT_DB = 3.0
-#: ...and is only tried on photos up to this long side (the paper worked at 1024 px).
-PLAUSIBLE_SIDE = 2048
+#: A candidate is "about as good" as the best when it reproduces the exemplar within
+#: this many dB of it, or within this share of the best gain, whichever is larger.
+CHOICE_MARGIN_DB = 0.5
+CHOICE_MARGIN_SHARE = 0.1
+#: The paper's reading is kept only when it reproduces the exemplar this much better
+#: than the best clean candidate (dB).
+PAPER_MARGIN_DB = 1.0
+#: In ``auto``, the paper's search runs only when its cheap first reading comes within
+#: this of the best clean candidate (dB) or the pair shows a pasted crop.
+PAPER_GATE_DB = 1.0
+#: ...and only on photos up to this long side (the paper worked at 1024 px).
+PAPER_MAX_SIDE = 2048
+#: Motion outside the face worth a note (share of the measured motion's energy).
+NOTE_SHARE = 0.1
+#: Below this reproduction share the transferred edit is called weak.
+WEAK = 0.35
 
+Progress = Callable[[str, float], None]
 
 
 def _as_rgb(x, name: str) -> tuple[np.ndarray, str]:
@@ -49,101 +66,218 @@ def _as_rgb(x, name: str) -> tuple[np.ndarray, str]:
     raise TypeError(f"{name}: expected a path, Photo or array, got {type(x).__name__}")
 
 
-def _slope(fitted: float, canvas, refined: bool, size, scale: float) -> float:
-    """The resampling ramp's slope: that of the picture the exact procedure ran on when
-    it reproduced the exemplar (a crop, or the photo), else what the flow fit found."""
-    if canvas is not None:
-        return 1.0 / (max(canvas[2], canvas[3]) // 30)
-    if refined and fitted == 0:
-        return 1.0 / (max(size) * scale // 30)
-    return fitted
+def _quiet(stage: str, fraction: float) -> None:
+    return None
 
 
-def analyze(source, target, *, families: tuple[str, ...] = ("llw", "pro"), max_ops: int = 5,
-            face: Face | None = None, backend: str | None = None,
-            face_index: int | None = None) -> Operation:
-    """Infer the retouching operation that turns ``source`` into ``target``."""
+def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...] = ("llw", "pro"),
+            max_ops: int = 5, face: Face | None = None, backend: str | None = None,
+            face_index: int | None = None, progress: Progress | None = None) -> Operation:
+    """Infer the retouching that turns ``source`` into ``target`` (paths, Photos or arrays).
+
+    ``procedure``: ``auto`` (default) reads the pair as a clean edit and tries the paper's
+    procedure only when the pair shows signs of it; ``clean`` never tries it; ``paper``
+    always does (and keeps it when it reproduces the exemplar better). ``progress`` is
+    called with a stage name and the fraction done."""
+    if procedure not in PROCEDURES:
+        raise ConfigError(f"procedure {procedure!r}: use one of {', '.join(PROCEDURES)}")
+    say = progress or _quiet
     t0 = time.perf_counter()
     src, sname = _as_rgb(source, "source")
     tgt, tname = _as_rgb(target, "target")
-    if src.shape[:2] != tgt.shape[:2]:
-        h, w = src.shape[:2]
-        th, tw = tgt.shape[:2]
-        if abs(th / tw - h / w) > 0.01:
-            raise InputError(f"{tname}: {tw}x{th} does not match the before photo {sname} ({w}x{h}); "
-                             "an exemplar is one photo before and after retouching")
-        tgt = cv2.resize(tgt, (w, h), interpolation=cv2.INTER_AREA if tw > w else cv2.INTER_CUBIC)
-    if face is None:
-        face = find_face(src, source=sname, backend=backend, index=face_index)
-    frame = Frame.of(face.points)
     size = (src.shape[1], src.shape[0])
-    measure = measure_flow(src, tgt, face.box)
-    # Face edits only: motion beyond the face's surroundings (shoulders, waist, arms)
-    # needs body correspondence, which face landmarks cannot give.
-    flow = measure.to_grid(frame) * face_weight(frame.to_norm(face.points))[..., None]
+    say("registering the pair", 0.0)
+    reg = register(src, tgt)
+    tgt_r, valid = reg.apply(tgt, size)
+    if not valid.all():
+        tgt_r = np.where(valid[..., None], tgt_r, src)
+    say("finding the face", 0.15)
+    faces = detect_faces(src, backend=backend)
+    if face is None:
+        face = pick_face(faces, source=sname, index=face_index)
+    others = [f for f in faces if np.abs(f.points - face.points).max() > 1.0]
+    frame = Frame.of(face.points)
+    say("measuring the motion", 0.25)
+    measure = measure_flow(src, tgt_r, face.box)
+    weight = face_weight(frame.to_norm(face.points))
+    flow = measure.to_grid(frame) * weight[..., None]
+    whole = measure_whole(src, tgt_r)
+    shares = _shares(whole, face, others, size)
+    meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),
+            "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
+            "registration": reg.to_dict(), "procedure": procedure}
+    notes = _registration_notes(reg)
+    landmarks = frame.to_norm(face.points)
+    if not np.abs(flow).max(initial=0.0) > 0:
+        notes.append(_nothing_note(reg, shares))
+        meta["seconds"] = round(time.perf_counter() - t0, 3)
+        say("done", 1.0)
+        return Operation(recipe=Recipe([]), flow=flow, residual=np.zeros_like(flow), landmarks=landmarks,
+                         explained=1.0, confidence=1.0, provenance=Clean(), choice="none",
+                         motion=MotionShares(face=shares.face, body=shares.body,
+                                             background=shares.background,
+                                             other_faces=shares.other_faces, transferred=0.0),
+                         notes=tuple(notes), meta=meta)
+    say("fitting operations", 0.4)
     fit = fit_recipe(face.points, size, flow, frame, families=families, max_ops=max_ops)
-    recipe, refined_gain, rejected = fit.recipe, None, None
-
-    def detect(px: np.ndarray) -> np.ndarray:
-        return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
-
-    # A rectangle pasted back into the after photo: the paper's procedure ran on a crop.
-    box = paste_box(src, tgt, face.points)
-    canvas, scale = None, 1.0
-    # Evidence of the paper's procedure (its resampling ramp, a pasted crop) makes the
-    # image-space check worth its time; without it, give up as soon as it looks hopeless.
-    paper_hint = fit.ramp_slope > 0 or box is not None
-    candidates = []
-    # Without such signs, only photos of about the paper's size are worth the check.
-    plausible = paper_hint or max(size) <= PLAUSIBLE_SIDE
-    if plausible and len(recipe) and all(get_op(s.op).family == "llw" for s in recipe):
-        candidates.append(fit.recipe)
-    alt = fit.llw_alternative
-    if alt is not None and len(alt.recipe) and (paper_hint or alt.ramp_slope > 0):
-        # A professional op may mimic a paper op; if the paper's own ops, re-run with its
-        # exact procedure, reproduce the exemplar, that settles it.
-        candidates.append(alt.recipe)
-    for cand in candidates:
-        refined = refine_in_image(src, tgt, cand, face.points, detect, box=box,
-                                  quick_exit_db=None if paper_hint else QUICK_EXIT_DB)
-        if refined is not None:
-            recipe, refined_gain, canvas, scale = (refined.recipe, refined.gain_db,
-                                                   refined.canvas, refined.scale)
-            break
-    if refined_gain is None and fit.explained < MIN_EXPLAINED and len(recipe):
-        # The vocabulary barely explains this motion: naming ops would be guessing.
-        rejected, recipe = recipe.summary(), Recipe([])
     residual = (flow - fit.predicted).astype(np.float32)
     residual[(np.abs(flow) == 0).all(axis=2)] = 0.0
     # What the recipe leaves is the noisiest part of the measurement: keep it smooth.
     residual = cv2.GaussianBlur(residual, (0, 0), RESIDUAL_SMOOTH / STEP)
-    # Landmark motion (detected again on the after photo): kept as a record and a check;
-    # the recipe is fitted to the dense flow, which detection jitter does not swamp.
     try:
-        after_pts = find_face(tgt, source=tname, backend=backend).points
+        after_pts = find_face(tgt_r, source=tname, backend=backend).points
         lm_motion = frame.vec_to_norm(after_pts - face.points).astype(np.float32)
     except MirrorError:
         lm_motion = None
-    peak = float(np.hypot(flow[..., 0], flow[..., 1]).max())
-    confidence = fit.explained if peak > 0 else 1.0
-    meta = {"source": sname, "target": tname, "size": list(size), "face_px": round(face.size, 1),
-            "eye_distance_px": round(frame.scale, 2), "landmarker": face.backend,
-            "ramp_slope": round(_slope(fit.ramp_slope, canvas, refined_gain is not None, size, scale), 5),
-            "canvas": None if canvas is None else list(canvas),
-            # Whether the before photo already framed its face as a crop: with the canvas,
-            # it tells how the exemplar's pipeline frames photos (ops.alignment).
-            "face_crop": is_face_crop(face.points, size),
-            # Edited at another size than published: a smaller query is edited at that
-            # size too. (A crop was resized to the paper's working size; a centred query
-            # would have been edited whole at that size.)
-            "working_side": None if scale == 1.0 else
-            PAPER_SIDE if canvas is not None else int(round(max(size) * scale)),
-            "rejected_recipe": rejected,
-            "landmark_motion_mean": None if lm_motion is None
-            else round(float(np.hypot(*lm_motion[:468].T).mean()), 5),
-            "image_refined_gain_db": None if refined_gain is None else round(refined_gain, 2),
-            "seconds": round(time.perf_counter() - t0, 3)}
-    return Operation(recipe=recipe, flow=flow, residual=residual,
-                     landmarks=frame.to_norm(face.points), landmark_motion=lm_motion,
-                     explained=fit.explained,
-                     confidence=float(confidence), meta=meta)
+    op = Operation(recipe=fit.recipe, flow=flow, residual=residual, landmarks=landmarks,
+                   landmark_motion=lm_motion, explained=fit.explained, meta=meta)
+
+    say("checking each transfer on the exemplar", 0.6)
+    trial = Trial.of(src, tgt_r, valid, face)
+    cands = _clean_candidates(op, trial)
+
+    def detect(px: np.ndarray) -> np.ndarray:
+        return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
+
+    paper = None
+    if procedure != "clean" and max(size) <= PAPER_MAX_SIDE:
+        say("trying the paper's procedure", 0.75)
+        paper = _paper_candidate(op, src, tgt_r, face, flow, frame, families, max_ops, detect, trial,
+                                 cands, thorough=procedure == "paper")
+    best = max(cands, key=lambda c: c.gain_db) if cands else None
+    if paper is not None and (best is None or paper[1].gain_db >= best.gain_db + PAPER_MARGIN_DB):
+        reading, cand = paper
+        op.recipe, op.provenance, op.choice = reading.recipe, reading.provenance, "paper"
+        cands.append(cand)
+        chosen = cand
+        notes.append(f"read as made by the paper's simulator (its LLW procedure): re-rendered the "
+                     f"same way, {cand.gain_db - (best.gain_db if best else 0):+.1f} dB closer to the "
+                     "exemplar than the clean reading")
+    else:
+        if paper is not None:
+            cands.append(paper[1])
+        chosen = _choose([c for c in cands if c.name != "paper"])
+        op.choice = chosen.name if chosen is not None else "none"
+    op.candidates = tuple(cands)
+    op.confidence = trial.reproduced(chosen) if chosen is not None else 0.0
+    carried = op.explained if op.choice == "recipe" else 1.0
+    op.motion = MotionShares(face=shares.face, body=shares.body, background=shares.background,
+                             other_faces=shares.other_faces, transferred=shares.face * carried)
+    notes += _motion_notes(op, shares)
+    op.notes = tuple(notes)
+    meta["seconds"] = round(time.perf_counter() - t0, 3)
+    say("done", 1.0)
+    return op
+
+
+def _clean_candidates(op: Operation, trial: Trial) -> list[Candidate]:
+    from ..transfer.engines import (TransferOptions, flow_engine, recipe_engine,
+                                    recipe_residual_engine)
+
+    opts = TransferOptions(mode="fast")
+    engines = [("flow", flow_engine)]
+    if len(op.recipe.active()):
+        engines = [("recipe", recipe_engine), ("recipe+residual", recipe_residual_engine)] + engines
+    out = []
+    for name, fn in engines:
+        out.append(trial.score(name, fn(op, trial.source, trial.face, opts, None)))
+    return out
+
+
+def _choose(cands: list[Candidate]) -> Candidate | None:
+    """The simplest candidate (they come simplest first) about as good as the best."""
+    if not cands:
+        return None
+    best = max(c.gain_db for c in cands)
+    margin = max(CHOICE_MARGIN_DB, CHOICE_MARGIN_SHARE * best)
+    return next(c for c in cands if c.gain_db >= best - margin)
+
+
+def _paper_candidate(op, src, tgt, face, flow, frame, families, max_ops, detect, trial: Trial,
+                     cands: list[Candidate], thorough: bool):
+    """The paper's reading, scored like the clean candidates; None when it does not
+    apply or does not reproduce the exemplar."""
+    from ..paper import first_reading, quick_render, read_paper
+    from ..paper.search import paste_box
+
+    fit = first_reading(src, face.points, flow, frame, families, max_ops)
+    start = fit.recipe if len(fit.recipe) else (fit.llw_alternative.recipe if fit.llw_alternative else None)
+    if start is None or not len(start.active()):
+        return None
+    from ..ops.base import get_op
+    if not all(get_op(s.op).family == "llw" for s in start):
+        if fit.llw_alternative is None:
+            return None
+        start = fit.llw_alternative.recipe
+    if not thorough:
+        best = max((c.gain_db for c in cands), default=0.0)
+        try:
+            quick = trial.score("paper", _at(trial, quick_render(src, start, face.points, detect)))
+        except MirrorError:
+            return None
+        if quick.gain_db < best - PAPER_GATE_DB and paste_box(src, tgt, face.points) is None:
+            return None
+    reading = read_paper(src, tgt, face.points, fit, detect, thorough=True)
+    if reading is None:
+        return None
+    from ..paper.render import apply_recipe_exact, working_scale
+    prov = reading.provenance
+    k = working_scale(max(src.shape[:2]), prov.working_side)
+    out = apply_recipe_exact(src, reading.recipe, detect, points=face.points, canvas=prov.canvas, scale=k)
+    return reading, trial.score("paper", _at(trial, out))
+
+
+def _at(trial: Trial, pixels: np.ndarray) -> np.ndarray:
+    """A full-size rendering at the trial's size."""
+    if trial.scale == 1.0:
+        return pixels
+    h, w = trial.source.shape[:2]
+    return cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _shares(whole, face: Face, others: list[Face], size) -> MotionShares:
+    """Where the measured motion's energy lies: on the analysed face, on other faces,
+    elsewhere (body or background, not told apart without a person mask)."""
+    energy = whole.energy
+    total = float(energy.sum())
+    if total <= 0:
+        return MotionShares()
+    k = whole.scale
+    fmask = face_region_mask(face.points * k, energy.shape)
+    omask = np.zeros_like(fmask)
+    for f in others:
+        omask |= face_region_mask(f.points * k, energy.shape)
+    omask &= ~fmask
+    f_share = float(energy[fmask].sum()) / total
+    o_share = float(energy[omask].sum()) / total
+    return MotionShares(face=f_share, body=0.0, background=max(0.0, 1.0 - f_share - o_share),
+                        other_faces=o_share)
+
+
+def _registration_notes(reg: Registration) -> list[str]:
+    d = reg.describe()
+    return [f"registered before measuring: {d}"] if d else []
+
+
+def _nothing_note(reg: Registration, shares: MotionShares) -> str:
+    why = " only globally" if (reg.geometric or reg.tonal) else " nowhere on the face"
+    return (f"no structural retouching found: the after photo differs from the before photo{why}; "
+            "queries are returned unchanged")
+
+
+def _motion_notes(op: Operation, shares: MotionShares) -> list[str]:
+    notes = []
+    away = shares.body + shares.background
+    if away >= NOTE_SHARE:
+        notes.append(f"{away:.0%} of the measured motion lies away from the face (body, hair or "
+                     "background) and is not transferred")
+    if shares.other_faces >= NOTE_SHARE:
+        notes.append(f"{shares.other_faces:.0%} of the measured motion is on another face in the photo "
+                     "and is not transferred")
+    if op.choice == "flow" and len(op.recipe.active()):
+        notes.append("the named ops do not reproduce the exemplar well: its measured motion is "
+                     "carried instead")
+    if op.confidence < WEAK:
+        notes.append(f"weak transfer: the chosen way reproduces only {op.confidence:.0%} of the "
+                     "exemplar's own change")
+    return notes

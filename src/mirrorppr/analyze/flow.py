@@ -141,3 +141,34 @@ def measure_flow(source: np.ndarray, target: np.ndarray, face_box: tuple[float, 
     weight[outside] = 0
     return FlowMeasure(d=d.astype(np.float32), changed=weight, origin=centre - side / 2, scale=scale,
                        image_size=(W, H))
+
+
+#: The whole photo is measured at this long side (for telling where motion lies).
+WHOLE_SIDE = 768
+
+
+@dataclass
+class WholeMotion:
+    """Motion energy (squared displacement in photo pixels, where pixels changed) over
+    the whole photo, at ``scale`` working pixels per photo pixel."""
+
+    energy: np.ndarray
+    scale: float
+
+
+def measure_whole(source: np.ndarray, target: np.ndarray) -> WholeMotion:
+    """Where anything moved in the photo, coarsely (8-bit RGB, same size)."""
+    H, W = source.shape[:2]
+    k = min(1.0, WHOLE_SIDE / max(H, W))
+    size = (max(2, int(round(W * k))), max(2, int(round(H * k))))
+    s = cv2.resize(source, size, interpolation=cv2.INTER_AREA) if k < 1 else source
+    t = cv2.resize(target, size, interpolation=cv2.INTER_AREA) if k < 1 else target
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    d = dis.calc(cv2.cvtColor(t, cv2.COLOR_RGB2GRAY), cv2.cvtColor(s, cv2.COLOR_RGB2GRAY), None)
+    diff = np.abs(cv2.GaussianBlur(s, (3, 3), 0).astype(np.int16)
+                  - cv2.GaussianBlur(t, (3, 3), 0).astype(np.int16)).max(axis=2)
+    r = max(3, int(0.02 * max(size)) | 1)
+    changed = cv2.dilate((diff > CHANGE_LEVELS).astype(np.uint8), np.ones((r, r), np.uint8)) > 0
+    e = (d[..., 0] ** 2 + d[..., 1] ** 2) / (k * k)
+    e[~changed | (e < (MIN_MOTION_PHOTO_PX * 2) ** 2)] = 0.0
+    return WholeMotion(e.astype(np.float32), k)

@@ -4,14 +4,78 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..imageio import Photo, write_image
+from .. import outputs
+from ..errors import ConfigError, OutputError
+from ..imageio import SUPPORTED_SUFFIXES, Photo, write_image
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
-def write_rgb(rgb, path: str | Path, protect=()) -> Path:
+def write_rgb(rgb, path: str | Path, protect=(), quality: int = 95) -> Path:
     """Write a diagnostic RGB image (compare, overlay, heatmap)."""
-    return write_image(Photo(rgb, format="PNG"), path, protect=tuple(Path(p) for p in protect))
+    return write_image(Photo(rgb, format="PNG"), path, protect=tuple(Path(p) for p in protect),
+                       quality=quality)
+
+
+def quality_arg(text: str) -> int:
+    """argparse type of ``--quality``: an integer 1-100."""
+    try:
+        q = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= q <= 100:
+        raise argparse.ArgumentTypeError(f"{q} is outside 1..100")
+    return q
+
+
+def add_output_options(p: argparse.ArgumentParser, quality: bool = True) -> None:
+    """``--overwrite`` (the existing-output policy) and ``--quality`` (JPEG/WebP)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files that already exist (default: refuse, exit 5)")
+    if quality:
+        p.add_argument("--quality", type=quality_arg, default=95, metavar="Q",
+                       help="JPEG/WebP quality 1-100 (default 95; PNG and TIFF are lossless)")
+
+
+def guard(args=None) -> outputs.RunGuard:
+    """The running command's output guard (a fresh one when called outside ``main``)."""
+    return outputs.current() or outputs.RunGuard(overwrite=bool(getattr(args, "overwrite", False)))
+
+
+def claim_image(g: outputs.RunGuard, path: Path | None, role: str) -> Path | None:
+    return None if path is None else g.claim(path, role, suffixes=SUPPORTED_SUFFIXES)
+
+
+def claim_json(g: outputs.RunGuard, path: Path | None, role: str, replace: bool | None = None) -> Path | None:
+    """A JSON output (preset, report): refused under an image name, where it would pass
+    for a photo."""
+    if path is None:
+        return None
+    p = g.claim(path, role, replace=replace)     # an input or another output: that first
+    if p.suffix.lower() in SUPPORTED_SUFFIXES:
+        raise OutputError(f"{path}: {role} writes JSON; give it a .json name, not an image name")
+    return p
+
+
+def load_preset(path: Path):
+    """A preset file, read within bounds and validated (exit 6 on anything wrong)."""
+    from ..analyze.preset_schema import MAX_BYTES
+    from ..jsonio import read_json
+
+    outputs.note_input(path)
+    return preset_from_data(read_json(path, "preset", MAX_BYTES), path)
+
+
+def preset_from_data(data: object, path: Path):
+    """An :class:`Operation` from a preset file's parsed JSON (messages name ``path``)."""
+    from ..analyze.operation import Operation
+
+    try:
+        return Operation.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except (KeyError, ValueError, TypeError) as exc:   # a field the schema does not check yet
+        raise ConfigError(f"{path}: malformed preset ({type(exc).__name__}: {exc})") from None
 
 
 def add_landmarker(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
-from .common import FORMATTER
+from .common import FORMATTER, claim_image, guard
 
 
 def register(sub) -> None:
@@ -48,6 +48,10 @@ def register(sub) -> None:
     s.set_defaults(func=run_inspect)
 
     s = dsub.add_parser("verify", help="check every record decodes and every quadruplet is aligned",
+                        description="Decode every record; check manifest counts, values (recipe ops and "
+                                    "strengths, landmarks, augmentation parameters) and that stored "
+                                    "quadruplets are exactly A(source), A(target). Exit 0 when all is "
+                                    "well, 8 when problems were found, 3 when SHARDS is no shard folder.",
                         formatter_class=FORMATTER)
     s.add_argument("shards", type=Path)
     s.set_defaults(func=run_verify)
@@ -67,6 +71,23 @@ def _common(s) -> None:
     s.add_argument("--ray-address", help="an existing Ray cluster (implies --ray)")
 
 
+def _check_options(args) -> None:
+    """Refuse option values that would make nothing, or fail later (exit 6)."""
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: expected 1 or more")
+    if args.per_shard < 1:
+        raise ConfigError(f"--per-shard {args.per_shard}: expected 1 or more")
+    if args.samples_per_shard is not None and args.samples_per_shard < 1:
+        raise ConfigError(f"--samples-per-shard {args.samples_per_shard}: expected 1 or more")
+    if not 64 <= args.size <= 8192:
+        raise ConfigError(f"--size {args.size}: expected a long side of 64 to 8192 pixels")
+    for lv in getattr(args, "levels", ()):
+        if not 0 < lv <= 100:          # also NaN
+            raise ConfigError(f"--levels {lv:g}: strength magnitudes are in (0, 100]")
+    if getattr(args, "combos", 0) < 0:
+        raise ConfigError(f"--combos {args.combos}: expected 0 or more")
+
+
 def _cfg(args, **kw):
     from ..data import SimConfig
 
@@ -76,9 +97,14 @@ def _cfg(args, **kw):
 def _run(args, tasks) -> int:
     from ..data import run_tasks
 
+    if "://" not in str(args.out):
+        guard(args).claim_dir(args.out, "--out")
     man = run_tasks(tasks, args.out, workers=args.workers, ray_address=args.ray_address,
                     use_ray=args.ray)
     t = man.totals()
+    if man.redone:
+        print(f"{len(man.redone)} shards redone: made with other settings ({', '.join(man.redone[:3])}"
+              f"{'...' if len(man.redone) > 3 else ''})")
     print(f"{t['samples']} samples in {t['shards']} shards ({t['bytes'] / 2 ** 20:.1f} MB) at {args.out}")
     if t["failed"]:
         print("failed inputs: " + ", ".join(f"{k}: {v}" for k, v in sorted(t["failed"].items())))
@@ -88,6 +114,9 @@ def _run(args, tasks) -> int:
 def run_simulate(args) -> int:
     from ..data import list_inputs, make_tasks
 
+    _check_options(args)
+    if "://" not in args.portraits:
+        guard(args).protect(args.portraits, role="the portraits folder")
     inputs = list_inputs(args.portraits)
     if not inputs:
         raise InputError(f"{args.portraits}: no images found")
@@ -103,26 +132,50 @@ def _per_shard(args, per_input: int) -> int:
 
 
 def _labels(folder: Path) -> dict:
+    """{pair name: recipe steps} from labels.json or labels.csv, every step checked."""
+    from ..jsonio import read_json
+    from ..ops.recipe import MAX_RECIPE_BYTES, Recipe
+
+    out: dict = {}
     if (folder / "labels.json").exists():
+        path = folder / "labels.json"
+        data = read_json(path, "labels", 64 * MAX_RECIPE_BYTES)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected {{NAME: [{{\"op\": OP, \"strength\": S}}, ...]}}")
+        out = data
+    elif (folder / "labels.csv").exists():
+        path = folder / "labels.csv"
         try:
-            return json.loads((folder / "labels.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{folder / 'labels.json'}: {exc}") from None
-    if (folder / "labels.csv").exists():
-        out: dict = {}
-        with open(folder / "labels.csv", newline="") as fh:
-            for row in csv.DictReader(fh):
-                out.setdefault(row["name"], []).append({"op": row["op"], "strength": float(row["strength"])})
-        return out
-    return {}
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                for i, row in enumerate(csv.DictReader(fh), 2):
+                    name, op, strength = row.get("name"), row.get("op"), row.get("strength")
+                    if not (name and op and strength):
+                        raise ConfigError(f"{path}: line {i}: expected name,op,strength")
+                    try:
+                        value = float(strength)
+                    except ValueError:
+                        raise ConfigError(f"{path}: line {i}: strength {strength!r} is not a number") from None
+                    out.setdefault(name, []).append({"op": op, "strength": value})
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ConfigError(f"{path}: cannot read it ({type(exc).__name__})") from None
+    else:
+        return {}
+    for name, steps in out.items():
+        try:
+            Recipe.from_list(steps)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {name!r}: {exc}") from None
+    return out
 
 
 def run_professional(args) -> int:
     from ..data import make_tasks
     from ..data.simulate import find_pairs
 
+    _check_options(args)
     if not args.pairs.is_dir():
         raise InputError(f"{args.pairs}: not a folder")
+    guard(args).protect(args.pairs, role="the pairs folder")
     pairs = [[str(b), str(a), n] for b, a, n in find_pairs(args.pairs)]
     if not pairs:
         raise InputError(f"{args.pairs}: no pairs (NAME.ext + NAME_retouched.ext, or before/ + after/)")
@@ -130,8 +183,12 @@ def run_professional(args) -> int:
 
 
 def run_inspect(args) -> int:
-    from ..data.check import inspect
+    from ..data.check import check_folder, inspect
 
+    check_folder(args.shards)
+    g = guard(args)
+    g.protect(args.shards, role="the shard folder")
+    claim_image(g, args.sheet, "--sheet")
     t = inspect(args.shards, args.sheet, args.n)
     print(json.dumps(t, indent=1))
     if args.sheet:
@@ -140,8 +197,9 @@ def run_inspect(args) -> int:
 
 
 def run_verify(args) -> int:
-    from ..data.check import verify
+    from ..data.check import check_folder, verify
 
+    check_folder(args.shards)
     rep = verify(args.shards)
     for p in rep.problems:
         print(f"problem: {p}")

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..eval.runner import run_eval, to_markdown
 from ..eval.simface import build_simface, make_portraits
-from .common import FORMATTER
+from .common import FORMATTER, guard
 
 
 def register(sub) -> None:
@@ -52,12 +52,22 @@ def register(sub) -> None:
 
 
 def run_eval_cmd(args) -> int:
+    from ..eval.cases import load_cases
+
     if not args.cases.is_dir():
         raise InputError(f"{args.cases}: not a folder of cases")
+    scored = [c for c in load_cases(args.cases) if c.ground_truth is not None]
+    if not scored:
+        raise InputError(f"{args.cases}: no case folders with source, target, query and ground-truth images "
+                         "(see 'mirrorppr eval --help')")
+    g = guard(args)
+    g.protect(args.cases, role="the cases folder")
+    g.claim_dir(args.out, "--out")
     fams = {"all": ("llw", "pro"), "llw": ("llw",), "pro": ("pro",)}[args.ops]
-    if "model" in args.engine:
-        from .transfer_cmd import _register_model
-        _register_model(args)
+    from .transfer_cmd import PAIR_ENGINES, _register_model
+    for e in PAIR_ENGINES:
+        if e in args.engine:
+            _register_model(args, e)
     res = run_eval(args.cases, args.engine or ["auto"], args.out, facesim=not args.no_facesim,
                    families=fams)
     print(to_markdown(res))
@@ -66,12 +76,16 @@ def run_eval_cmd(args) -> int:
 
 
 def run_simface(args) -> int:
+    g = guard(args)
+    g.protect(args.portraits, role="the portraits folder")
+    g.claim_dir(args.out, "--out")
     made = build_simface(args.portraits, args.out, n=args.n, seed=args.seed, size=args.size)
     print(f"{len(made)} cases written to {args.out}")
     return 0
 
 
 def run_portraits(args) -> int:
+    guard(args).claim_dir(args.out, "OUT")
     made = make_portraits(args.out)
     print(f"{len(made)} portraits written to {args.out}")
     return 0

@@ -16,12 +16,16 @@ def register(sub) -> None:
                     "data first, professional later (the curriculum in data.schedule). Runs "
                     "resume from OUT/state. The weights for 'retouch --engine model' end up "
                     "in OUT/weights. Shipped configs: tiny (CPU, seconds), small (one GPU, "
-                    "minutes, 256 px), paper (Qwen-Image-Edit + MAE-L from local folders).",
+                    "minutes, 256 px), paper (Qwen-Image-Edit + MAE-L from local folders); and the "
+                    "learned warp head (beyond the paper: operation tokens decoded into a "
+                    "displacement field, 'retouch --engine learned-warp'): warp-tiny (tests), "
+                    "warp-small (two CPU cores, an hour).",
         epilog="examples:\n"
                "  mirrorppr data simulate portraits/ --out shards/sim --size 256\n"
                "  mirrorppr train --config small --data shards/sim --out runs/small --minutes 8\n"
                "  mirrorppr train --config my.yaml --out runs/x --set stage2.steps=500 --stage 2\n"
                "  accelerate launch -m mirrorppr train --config paper --out runs/paper   # many GPUs\n"
+               "  mirrorppr train --config warp-small --data shards/llw shards/pro --out runs/warp --minutes 60\n"
                "  mirrorppr retouch --engine model --weights runs/small/weights --source a.jpg "
                "--target b.jpg --query q.jpg -o out.jpg",
         formatter_class=FORMATTER)
@@ -40,7 +44,13 @@ def register(sub) -> None:
 
 
 def describe(cfg: dict) -> list[tuple[str, int, int]]:
-    """(module, parameters, trainable) of the stage-II model of ``cfg``."""
+    """(module, parameters, trainable) of the stage-II model of ``cfg`` (or of the warp head)."""
+    if cfg.get("kind") == "warp":
+        from ..model.warp import LearnedWarp
+
+        m = LearnedWarp(**cfg["model"])
+        return [(name, sum(p.numel() for p in c.parameters()), sum(p.numel() for p in c.parameters()))
+                for name, c in m.named_children() if sum(p.numel() for p in c.parameters())]
     from ..model.pipeline import MirrorPPRPipeline
 
     pipe = MirrorPPRPipeline.build(cfg["model"])
@@ -69,8 +79,13 @@ def run_train(args) -> int:
         return 0
     if args.out is None:
         raise ConfigError("--out DIR is required to train")
-    stages = ("1", "2") if args.stage == "all" else (args.stage,)
-    results = train(cfg, args.out, stages, max_steps=args.steps, minutes=args.minutes)
+    if cfg.get("kind") == "warp":
+        from ..train.warp import train_warp
+
+        results = train_warp(cfg, args.out, max_steps=args.steps, minutes=args.minutes)
+    else:
+        stages = ("1", "2") if args.stage == "all" else (args.stage,)
+        results = train(cfg, args.out, stages, max_steps=args.steps, minutes=args.minutes)
     for r in results:
         if "skipped" in r:
             print(f"stage {r['stage']}: {r['skipped']}")

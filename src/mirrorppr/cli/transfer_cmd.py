@@ -9,21 +9,27 @@ from pathlib import Path
 
 from ..analyze import analyze
 from ..analyze.operation import Operation
-from ..errors import ConfigError, InputError, OutputError
-from ..imageio import read_image, write_image
+from ..errors import ConfigError, InputError, MirrorError
+from ..imageio import SUPPORTED_SUFFIXES, read_image, write_image
 from ..landmarks import find_face
 from ..transfer import ENGINES, Retoucher
-from ..transfer.batch import check_dirs, run_batch
+from ..transfer.batch import check_dirs, check_suffix, list_images, run_batch
 from ..transfer.transport import transport
 from ..visualize import flow_arrows, panels
-from .common import FORMATTER, add_landmarker, write_rgb
+from .common import (FORMATTER, add_landmarker, add_output_options, claim_image, claim_json, guard,
+                     load_preset, quality_arg, write_rgb)
+
+
+#: Engines that read the exemplar pair itself (no analysis) and load --weights.
+PAIR_ENGINES = ("model", "learned-warp")
 
 
 def _engine_options(p) -> None:
-    p.add_argument("--engine", default="auto", choices=sorted(ENGINES) + (["model"] if "model" not in ENGINES else []),
+    p.add_argument("--engine", default="auto", choices=sorted(ENGINES) + [e for e in PAIR_ENGINES if e not in ENGINES],
                    help="auto (default): fitted ops + unexplained motion; recipe: fitted ops "
                         "only; flow: the measured motion carried to the new face; model: the "
-                        "learned system (needs --weights)")
+                        "learned system (needs --weights); learned-warp: the learned warp head "
+                        "(needs --weights)")
     p.add_argument("--strength", type=float, default=1.0, metavar="K",
                    help="global strength multiplier, 0..2 (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="OP=STRENGTH", dest="overrides",
@@ -45,26 +51,46 @@ def _engine_options(p) -> None:
 
 
 def _overrides(items: list[str]) -> dict[str, float]:
+    from ..ops.recipe import Step
+
     out = {}
     for it in items:
         name, sep, val = it.partition("=")
         if not sep:
             raise ConfigError(f"--set {it!r}: expected OP=STRENGTH")
         try:
-            out[name.strip()] = float(val)
+            value = float(val)
         except ValueError:
             raise ConfigError(f"--set {it!r}: {val!r} is not a number") from None
+        out[name.strip()] = Step.checked(name.strip(), value, f"--set {it!r}").strength
     return out
 
 
+def _check_options(args) -> None:
+    """Refuse bad option values before any work (exit 6)."""
+    k = getattr(args, "strength", 1.0)
+    if not 0.0 <= k <= 2.0:        # also NaN
+        raise ConfigError(f"--strength {k:g}: expected a multiplier from 0 to 2")
+    _overrides(getattr(args, "overrides", []))
+    if getattr(args, "face_index", None) is not None and args.face_index < 0:
+        raise ConfigError(f"--face-index {args.face_index}: expected 0 (the largest face) or more")
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: expected 1 or more")
+    if getattr(args, "steps", None) is not None and args.steps < 1:
+        raise ConfigError(f"--steps {args.steps}: expected 1 or more")
+
+
 def _retoucher(op: Operation, args) -> Retoucher:
-    if args.engine == "model":
+    if args.engine in PAIR_ENGINES:
         _register_model(args)
     return Retoucher(op, engine=args.engine, strength=args.strength, overrides=_overrides(args.overrides),
                      mode=args.mode, landmarker=args.landmarker, face_index=args.face_index)
 
 
-def _register_model(args) -> None:
+def _register_model(args, engine: str = "model") -> None:
+    if getattr(args, "engine", engine) == "learned-warp" or engine == "learned-warp":
+        _register_warp(args)
+        return
     if args.weights is None:
         raise ConfigError("--engine model needs --weights DIR (a trained MirrorPPR folder)")
     try:
@@ -79,6 +105,17 @@ def _register_model(args) -> None:
     register_model_engine(args.weights, ModelSettings(
         steps=args.steps, seed=getattr(args, "seed", 0), paste=args.paste, device=args.device,
         base_path=getattr(args, "base", None)))
+
+
+def _register_warp(args) -> None:
+    if args.weights is None:
+        raise ConfigError("--engine learned-warp needs --weights DIR (from 'mirrorppr train --config warp-small')")
+    try:
+        from ..model.warp_engine import WarpSettings, register_warp_engine
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"the learned-warp engine needs the 'model' extra ({exc.name} missing): "
+                          "pip install 'mirrorppr[model]'") from None
+    register_warp_engine(args.weights, WarpSettings(device=args.device))
 
 
 def register(sub) -> None:
@@ -97,6 +134,7 @@ def register(sub) -> None:
     p.add_argument("--compare", type=Path, metavar="FILE", help="write exemplar + before/after panels")
     p.add_argument("--save-preset", type=Path, metavar="FILE", help="also save the analysed operation")
     _engine_options(p)
+    add_output_options(p)
     p.set_defaults(func=run_retouch)
 
     p = sub.add_parser(
@@ -113,6 +151,7 @@ def register(sub) -> None:
     p.add_argument("--ops", choices=["all", "llw", "pro"], default="all",
                    help="which op vocabulary may explain the edit (default all)")
     add_landmarker(p)
+    add_output_options(p)
     p.set_defaults(func=run_analyze)
 
     p = sub.add_parser(
@@ -125,6 +164,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--outdir", type=Path, required=True)
     p.add_argument("--suffix", default="", help="added to output names (default none)")
     _engine_options(p)
+    add_output_options(p)
     p.set_defaults(func=run_apply)
 
     p = sub.add_parser(
@@ -144,6 +184,11 @@ def register(sub) -> None:
     p.add_argument("--suffix", default="")
     p.add_argument("--report", type=Path, help="write a JSON report of done/skipped/failed files")
     _engine_options(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo every photo, replacing existing outputs (default: skip up-to-date outputs, "
+                        "redo those made with other settings, keep files without a record)")
+    p.add_argument("--quality", type=quality_arg, default=95, metavar="Q",
+                   help="JPEG/WebP quality 1-100 (default 95)")
     p.set_defaults(func=run_batch_cmd)
 
     p = sub.add_parser(
@@ -157,8 +202,18 @@ def register(sub) -> None:
 
 
 def run_retouch(args) -> int:
+    _check_options(args)
+    g = guard(args)
+    g.protect(args.source, role="--source")
+    g.protect(args.target, role="--target")
+    g.protect(args.query, role="--query")
+    if args.engine in PAIR_ENGINES and args.save_preset:
+        raise ConfigError(f"--save-preset: the {args.engine} engine makes no analysis to save")
+    claim_image(g, args.output, "-o")
+    claim_image(g, args.compare, "--compare")
+    claim_json(g, args.save_preset, "--save-preset")
     t = time.perf_counter()
-    if args.engine == "model":      # the learned system reads the pair itself, no analysis
+    if args.engine in PAIR_ENGINES:      # the learned systems read the pair itself, no analysis
         op = Operation.from_pair(read_image(args.source).rgb8(), read_image(args.target).rgb8())
         if args.save_preset:
             raise ConfigError("--save-preset: the model engine makes no analysis to save")
@@ -168,21 +223,27 @@ def run_retouch(args) -> int:
     r = _retoucher(op, args)
     query = read_image(args.query)
     res = r.run(query)
-    write_image(res.photo, args.output, protect=(args.source, args.target, args.query))
+    write_image(res.photo, args.output, protect=(args.source, args.target, args.query), quality=args.quality)
     if args.save_preset:
         op.save(args.save_preset)
     if args.compare:
         src, tgt = read_image(args.source).rgb8(), read_image(args.target).rgb8()
         img = panels([src, tgt, query.rgb8(), res.photo.rgb8()],
                      ["exemplar before", "exemplar after", "query", f"retouched ({args.engine})"])
-        write_rgb(img, args.compare, protect=(args.source, args.target, args.query))
-    what = "learned model" if args.engine == "model" else op.describe()
+        write_rgb(img, args.compare, protect=(args.source, args.target, args.query), quality=args.quality)
+    what = {"model": "learned model", "learned-warp": "learned warp head"}.get(args.engine) or op.describe()
     print(f"{args.output}: {what}; engine {args.engine}; analysis {ta:.2f} s, "
           f"retouch {res.seconds:.2f} s")
     return 0
 
 
 def run_analyze(args) -> int:
+    _check_options(args)
+    g = guard(args)
+    g.protect(args.source, role="--source")
+    g.protect(args.target, role="--target")
+    claim_json(g, args.output, "-o (the preset)")
+    claim_image(g, args.visualize, "--visualize")
     fams = {"all": ("llw", "pro"), "llw": ("llw",), "pro": ("pro",)}[args.ops]
     src = read_image(args.source)
     face = find_face(src.rgb8(), source=str(args.source), backend=args.landmarker, index=args.face_index)
@@ -191,64 +252,88 @@ def run_analyze(args) -> int:
     if args.visualize:
         rgb = src.rgb8()
         f = transport(op.flow, op.landmarks, face.points, (rgb.shape[1], rgb.shape[0]))
-        write_rgb(flow_arrows(rgb, f.dense()), args.visualize, protect=(args.source, args.target))
+        write_rgb(flow_arrows(rgb, f.dense()), args.visualize, protect=(args.source, args.target),
+                  quality=args.quality)
     print(op.describe())
     print(f"preset written to {args.output}")
     return 0
 
 
 def run_apply(args) -> int:
-    r = _retoucher(Operation.load(args.preset), args)
-    failures = 0
-    for src in args.inputs:
-        dst = args.outdir / f"{src.stem}{args.suffix}{src.suffix}"
+    _check_options(args)
+    g = guard(args)
+    g.protect(args.preset, role="the preset")
+    g.protect(*args.inputs)
+    suffix = check_suffix(args.suffix)
+    op = load_preset(args.preset)
+    g.claim_dir(args.outdir, "-o")
+    # All outputs are claimed before any work: two inputs named alike, an output that is
+    # an input, or an existing file without --overwrite stop the run here.
+    dsts = [g.claim(args.outdir / f"{src.stem}{suffix}{src.suffix}", f"the output of {src}",
+                    suffixes=SUPPORTED_SUFFIXES) for src in args.inputs]
+    r = _retoucher(op, args)
+    failures: list[MirrorError] = []
+    for src, dst in zip(args.inputs, dsts):
         try:
-            res = r.retouch_file(src, dst)
+            res = r.run(src)
+            write_image(res.photo, dst, protect=(src,), quality=args.quality)
             print(f"{dst}: {res.seconds:.2f} s")
-        except (InputError, OutputError) as exc:
-            failures += 1
-            print(f"mirrorppr: {exc}", file=sys.stderr)
-        except Exception as exc:  # a face error etc.: report and go on with the rest
-            from ..errors import MirrorError
-            if not isinstance(exc, MirrorError):
-                raise
-            failures += 1
+        except MirrorError as exc:  # unreadable, no face...: report and go on with the rest
+            if len(args.inputs) == 1:
+                raise               # one photo: its own exit code
+            failures.append(exc)
             print(f"mirrorppr: {exc}", file=sys.stderr)
     if failures:
-        print(f"{failures} of {len(args.inputs)} failed", file=sys.stderr)
+        print(f"{len(failures)} of {len(args.inputs)} failed", file=sys.stderr)
         return 7
     return 0
 
 
 def run_batch_cmd(args) -> int:
+    _check_options(args)
     if args.preset and (args.source or args.target):
         raise ConfigError("give either --preset or --source/--target, not both")
     if not args.preset and not (args.source and args.target):
         raise ConfigError("give --preset FILE or both --source and --target")
     if not args.indir.is_dir():
         raise InputError(f"{args.indir}: not a folder")
-    check_dirs(args.indir, args.outdir)
-    op = Operation.load(args.preset) if args.preset else analyze(args.source, args.target,
-                                                                 backend=args.landmarker)
-    print(f"operation: {op.describe()}")
     if args.engine == "model":
         raise ConfigError("batch with the model engine: use 'apply' (one GPU process)")
+    check_suffix(args.suffix)
+    check_dirs(args.indir, args.outdir)
+    g = guard(args)
+    g.protect(args.indir, role="the input folder")
+    g.protect(*list_images(args.indir))
+    g.protect(args.preset, role="--preset")
+    g.protect(args.source, role="--source")
+    g.protect(args.target, role="--target")
+    g.claim_dir(args.outdir, "OUTDIR")
+    claim_json(g, args.report, "--report", replace=True)    # a log of this run: rewritten
+    op = load_preset(args.preset) if args.preset else analyze(args.source, args.target,
+                                                              backend=args.landmarker)
+    print(f"operation: {op.describe()}")
     kw = dict(engine=args.engine, strength=args.strength, overrides=_overrides(args.overrides),
               mode=args.mode, landmarker=args.landmarker, face_index=args.face_index)
     rep = run_batch(op, args.indir, args.outdir, workers=args.workers, suffix=args.suffix,
-                    progress=True, **kw)
+                    progress=True, overwrite=args.overwrite, quality=args.quality, **kw)
     for src, err in sorted(rep.failed.items()):
         print(f"  failed: {err}", file=sys.stderr)
+    for src, why in sorted(rep.kept.items()):
+        print(f"  kept: {why}", file=sys.stderr)
     print(rep.summary())
     if args.report:
-        from ..imageio import atomic_write_text
-        atomic_write_text(args.report, json.dumps({"done": rep.done, "skipped": rep.skipped,
-                                                   "failed": rep.failed, "seconds": rep.seconds}, indent=1))
+        from ..outputs import write_text
+        write_text(args.report, json.dumps(rep.to_dict(), indent=1))
+        print(f"report: {args.report}")
+    if rep.interrupted:
+        print("mirrorppr: interrupted", file=sys.stderr)
+        return 130
     return 7 if rep.failed else 0
 
 
 def run_demo(args) -> int:
     from ..demo import run_demo as demo
+    guard(args).claim_dir(args.out, "--out")     # the demo rewrites its own files there
     demo(args.out)
     return 0
 

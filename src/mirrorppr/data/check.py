@@ -1,16 +1,37 @@
 """``data inspect`` (counts and a contact sheet) and ``data verify`` (every record
-decodes; every quadruplet is aligned)."""
+decodes, its values are in range, every quadruplet is aligned).
+
+``verify`` exits 0 when all is well and 8 when it found problems (listed one a line);
+a path that is no shard folder is an input error (exit 3).
+"""
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError, InputError
 from ..visualize import panels
-from .augment import Augment, draw
-from .shards import Manifest, read_shard, shard_paths
+from .augment import ANGLES, AREA, ASPECT, BUCKETS, Augment, draw
+from .shards import MANIFEST, Manifest, read_shard, shard_paths
+
+#: Landmarks may lie this far outside their image (a face cut by the frame), in pixels
+#: relative to its long side.
+LANDMARK_MARGIN = 0.5
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse a path that is not a shard folder (exit 3), before reporting on it."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder (a shard folder holds {MANIFEST} and shard-*.tar)")
+    if not (folder / MANIFEST).exists() and not any(folder.glob("*.tar")):
+        raise InputError(f"{folder}: not a shard folder (no {MANIFEST}, no .tar shards)")
 
 
 def inspect(folder: Path, sheet: Path | None = None, n: int = 8, seed: int = 0) -> dict:
@@ -51,7 +72,11 @@ def verify(folder: Path, seed: int | None = None) -> VerifyReport:
     """Decode everything; check manifest counts, the stored A against its (seed, key)
     draw, and that materialised query/ground truth are exactly A(source)/A(target)."""
     rep = VerifyReport()
-    man = Manifest.load(folder)
+    try:
+        man = Manifest.load(folder)
+    except InputError as exc:
+        rep.problems.append(str(exc))
+        return rep
     for entry in man.entries:
         path = Path(folder) / entry["shard"]
         if not path.exists():
@@ -82,8 +107,12 @@ def _check_sample(s, rep: VerifyReport, seed: int | None) -> None:
             return
     if s.images["source"].shape != s.images["target"].shape:
         rep.problems.append(f"{s.key}: source and target sizes differ")
-    aug = Augment.from_dict(s.record["augment"])
     h, w = s.images["source"].shape[:2]
+    found = _value_problems(s.record, (w, h))
+    rep.problems.extend(f"{s.key}: {p}" for p in found)
+    if found:
+        return
+    aug = Augment.from_dict(s.record["augment"])
     expect = draw(s.record.get("seed", 0) if seed is None else seed, s.key, (w, h))
     if expect != aug:
         rep.problems.append(f"{s.key}: stored augmentation differs from its (seed, key) draw")
@@ -96,3 +125,63 @@ def _check_sample(s, rep: VerifyReport, seed: int | None) -> None:
                 else float(np.abs(s.images[name].astype(int) - want).mean()) < 3.0)
         if not same:
             rep.problems.append(f"{s.key}: {name} is not A({base})")
+
+
+def _value_problems(record: dict, size: tuple[int, int]) -> list[str]:
+    """Values of a record outside what the data engine makes."""
+    from ..ops.recipe import Recipe
+
+    out = []
+    if not isinstance(record, dict):
+        return ["record is not a JSON object"]
+    try:
+        Recipe.from_list(record.get("recipe", []))
+    except ConfigError as exc:
+        out.append(f"recipe: {exc}")
+    W, H = size
+    if record.get("size") not in (None, [W, H]):
+        out.append(f"size {record.get('size')!r:.40} differs from the stored images' {W}x{H}")
+    margin = LANDMARK_MARGIN * max(W, H)
+    for key in ("landmarks_source", "landmarks_target"):
+        pts = record.get(key)
+        if pts is None:
+            continue
+        try:
+            a = np.asarray(pts, dtype=np.float64)
+        except (TypeError, ValueError):
+            out.append(f"{key}: not a list of [x, y] points")
+            continue
+        if a.ndim != 2 or a.shape[1] != 2:
+            out.append(f"{key}: shape {a.shape}, expected (N, 2)")
+        elif not np.isfinite(a).all():
+            out.append(f"{key}: NaN or infinite coordinates")
+        elif (a.min(axis=0) < -margin).any() or (a[:, 0] > W + margin).any() or (a[:, 1] > H + margin).any():
+            out.append(f"{key}: points far outside the {W}x{H} image")
+    out.extend(_augment_problems(record.get("augment"), (W, H)))
+    return out
+
+
+def _augment_problems(aug: object, size: tuple[int, int]) -> list[str]:
+    if not isinstance(aug, dict):
+        return ["augment: missing or not an object"]
+    fields = {"cx": float, "cy": float, "w": float, "h": float, "angle": float, "flip": bool,
+              "out_w": int, "out_h": int}
+    for k, kind in fields.items():
+        v = aug.get(k)
+        ok = isinstance(v, bool) if kind is bool else (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        if not ok:
+            return [f"augment.{k}: {v!r:.30} is not a valid {kind.__name__}"]
+    W, H = size
+    out = []
+    area = aug["w"] * aug["h"] / (W * H)
+    if not AREA[0] - 1e-6 <= area <= AREA[1] + 1e-6:
+        out.append(f"augment: crop covers {area:.0%} of the image, outside {AREA[0]:.0%}-{AREA[1]:.0%}")
+    aspect = aug["w"] / aug["h"] if aug["h"] > 0 else math.inf
+    if not ASPECT[0] - 1e-6 <= aspect <= ASPECT[1] + 1e-6 and area < 1 - 1e-6:
+        out.append(f"augment: crop aspect {aspect:.2f} outside 1/3-3")
+    if aug["angle"] not in ANGLES:
+        out.append(f"augment: rotation {aug['angle']:g} is not one of {list(ANGLES)}")
+    if (aug["out_w"], aug["out_h"]) not in BUCKETS:
+        out.append(f"augment: output size {aug['out_w']}x{aug['out_h']} is not a size bucket")
+    return out

@@ -3,14 +3,19 @@ processes or on a Ray cluster (Ray Data), resumable and deterministic.
 
 Inputs are sorted and cut into fixed groups, one group per shard, so a shard's content
 depends only on its inputs and the seed: reruns skip finished shards, any worker can
-make any shard, and the same seed gives the same dataset.
+make any shard, and the same seed gives the same dataset. Each manifest entry records
+the hash of the task that made it (``settings``): a rerun with other settings (seed,
+levels, size, inputs...) into the same folder makes those shards again instead of
+mixing two datasets. Local workers stop at once on Ctrl-C and exit when the parent dies
+(:mod:`mirrorppr.parallel`).
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,7 +47,13 @@ class Task:
         entry = write_shard(Path(out) / self.name, samples, cfg.fmt)
         entry["inputs"] = len(self.inputs)
         entry["failed"] = dict(failed)
+        entry["settings"] = self.settings()
         return entry
+
+    def settings(self) -> str:
+        """sha256 of everything that decides this shard's bytes."""
+        d = {"kind": self.kind, "inputs": self.inputs, "cfg": self.cfg, "labels": self.labels}
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def list_inputs(source: str) -> list[list[str]]:
@@ -85,8 +96,9 @@ def run_tasks(tasks: list[Task], out: Path, *, workers: int | None = None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest.load(out)
-    done = manifest.done()
-    todo = [t for t in tasks if t.name not in done or not (out / t.name).exists()]
+    made = {e["shard"]: e.get("settings") for e in manifest.entries}
+    todo = [t for t in tasks if made.get(t.name, "") != t.settings() or not (out / t.name).exists()]
+    manifest.redone = [t.name for t in todo if t.name in made and (out / t.name).exists()]
     bar = tqdm(total=len(todo), unit="shard", desc="shards", disable=not progress)
     workers = max(1, workers or os.cpu_count() or 1)
 
@@ -104,12 +116,18 @@ def run_tasks(tasks: list[Task], out: Path, *, workers: int | None = None,
         for t in todo:
             record(t.run(str(out)))
     else:
-        import multiprocessing as mp
+        from ..errors import error_with_code
+        from ..parallel import run_parallel
 
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            futs = [pool.submit(_run, asdict(t), str(out)) for t in todo]
-            for f in as_completed(futs):
-                record(f.result())
+        jobs = [(asdict(t), str(out)) for t in todo]
+        outcomes = run_parallel(_run, jobs, min(workers, len(jobs)),
+                                outputs_of=lambda job: (out / job[0]["name"],))
+        with contextlib.closing(outcomes):          # closing stops the workers, whatever happens
+            for o in outcomes:
+                if o.error:     # as in one process: the run stops with the task's error
+                    msg = f"{todo[o.index].name}: {o.error}"
+                    raise error_with_code(o.code, msg) if o.code else RuntimeError(msg)
+                record(o.value)
     bar.close()
     return manifest
 

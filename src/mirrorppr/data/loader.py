@@ -6,9 +6,16 @@ every sample once. Subsets (simulated, professional) are separate streams; each 
 draws the next sample from a subset chosen with the curriculum's weights at that step.
 The schedule is plain data: ``[[step, {"simulated": w, "professional": w}], ...]``,
 interpolated linearly between points.
+
+Sizes: with ``size`` set, query and ground truth keep the aspect of the augmentation's
+size bucket, scaled to about ``size``^2 pixels with sides a multiple of ``multiple``,
+exactly as the pipeline sizes a query at inference (``working_size``); :class:`Buckets`
+batches samples of one shape together. Exemplars (source, target) are resized to
+``size`` x ``size``: the patch encoder reads a square, in training and inference alike.
 """
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Iterator
@@ -41,6 +48,14 @@ def to_tensor(img: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
 
 
+def bucket_size(h: int, w: int, size: int, multiple: int = 16) -> tuple[int, int]:
+    """(h, w) with about ``size``^2 pixels, the aspect of (h, w), sides a multiple of
+    ``multiple``: the same rule as :func:`mirrorppr.model.pipeline.working_size`."""
+    k = size / math.sqrt(h * w)
+    return (max(multiple, int(round(h * k / multiple)) * multiple),
+            max(multiple, int(round(w * k / multiple)) * multiple))
+
+
 def _split(items: list, rank: int, world: int, worker: int, workers: int) -> list:
     return items[rank * workers + worker::world * workers]
 
@@ -59,7 +74,7 @@ class QuadrupletDataset(_Base):
 
     def __init__(self, folders: dict[str, Path] | list[Path] | Path, schedule: list | None = None,
                  start_step: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 size: int | None = None, epoch: int | None = None) -> None:
+                 size: int | None = None, epoch: int | None = None, multiple: int = 16) -> None:
         if isinstance(folders, (str, Path)):
             folders = [Path(folders)]
         self.streams: dict[str, list[Path]] = {}
@@ -71,6 +86,7 @@ class QuadrupletDataset(_Base):
         self.step = start_step
         self.seed, self.rank, self.world = seed, rank, world_size
         self.size = size
+        self.multiple = multiple
         self.epoch = epoch
 
     @staticmethod
@@ -98,8 +114,9 @@ class QuadrupletDataset(_Base):
             q, g = aug.apply(src), aug.apply(tgt)
         if self.size:
             import cv2
-            src, tgt, q, g = (cv2.resize(x, (self.size, self.size), interpolation=cv2.INTER_AREA)
-                              for x in (src, tgt, q, g))
+            qh, qw = bucket_size(q.shape[0], q.shape[1], self.size, self.multiple)
+            src, tgt = (cv2.resize(x, (self.size, self.size), interpolation=cv2.INTER_AREA) for x in (src, tgt))
+            q, g = (cv2.resize(x, (qw, qh), interpolation=cv2.INTER_AREA) for x in (q, g))
         return {"source": to_tensor(src), "target": to_tensor(tgt), "query": to_tensor(q),
                 "ground_truth": to_tensor(g), "key": s.key, "subset": s.record.get("subset"),
                 "recipe": s.record.get("recipe", [])}
@@ -119,3 +136,22 @@ class QuadrupletDataset(_Base):
                 continue
             step += 1
             yield self._tensors(s)
+
+
+class Buckets(_Base):
+    """Batches of ``batch_size`` samples of one query shape from a
+    :class:`QuadrupletDataset` (use with ``DataLoader(batch_size=None)``); a shape's
+    incomplete batch at the end of an epoch is dropped."""
+
+    def __init__(self, dataset: QuadrupletDataset, batch_size: int, collate) -> None:
+        self.ds, self.batch_size, self.collate = dataset, int(batch_size), collate
+
+    def __iter__(self):
+        pending: dict[tuple, list] = {}
+        for s in self.ds:
+            k = tuple(s["query"].shape)
+            items = pending.setdefault(k, [])
+            items.append(s)
+            if len(items) == self.batch_size:
+                yield self.collate(items)
+                pending[k] = []

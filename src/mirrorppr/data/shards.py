@@ -19,7 +19,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..imageio import atomic_path, atomic_write_text
+from ..errors import InputError
+from ..outputs import atomic_path, write_text as atomic_write_text
 
 IMAGE_KEYS = ("source", "target", "query", "ground_truth")
 MANIFEST = "manifest.jsonl"
@@ -101,13 +102,32 @@ def read_shard(path: Path) -> Iterator[Sample]:
 @dataclass
 class Manifest:
     entries: list[dict] = field(default_factory=list)
+    #: Shards this run made again because their settings changed (not saved).
+    redone: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, folder: Path) -> "Manifest":
+        """The manifest of ``folder`` (empty when there is none yet); an unreadable one
+        is an :class:`InputError` naming the line."""
         p = Path(folder) / MANIFEST
         if not p.exists():
             return cls([])
-        return cls([json.loads(line) for line in p.read_text().splitlines() if line.strip()])
+        try:
+            lines = p.read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{p}: cannot read the manifest ({type(exc).__name__})") from None
+        entries = []
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:
+                raise InputError(f"{p}: line {i} is not valid JSON") from None
+            if not (isinstance(e, dict) and isinstance(e.get("shard"), str) and isinstance(e.get("samples"), int)):
+                raise InputError(f"{p}: line {i} is not a shard entry ({{\"shard\": ..., \"samples\": N}})")
+            entries.append(e)
+        return cls(entries)
 
     def done(self) -> set[str]:
         return {e["shard"] for e in self.entries}

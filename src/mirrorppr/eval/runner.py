@@ -27,6 +27,8 @@ from ..visualize import heatmap
 from .cases import Case, load_cases
 from .metrics import score
 
+#: Engines that read the exemplar pair itself instead of an analysis.
+PAIR_ENGINES = ("model", "learned-warp")
 KEYS = ["psnr", "ssim", "psnr_edit", "gain_edit", "gain_face", "psnr_keep", "flow_epe", "facesim",
         "seconds"]
 
@@ -97,19 +99,20 @@ def run_eval(root: Path, engines: list[str], out: Path, *, facesim: bool = True,
         seconds: dict[str, float] = {"no-op": 0.0}
         op, err, t_an = None, None, 0.0
         try:
-            if any(e != "model" for e in engines):
+            if any(e not in PAIR_ENGINES for e in engines):
                 t = time.perf_counter()
                 op = analyze(case.source, case.target, families=families)
                 t_an = time.perf_counter() - t
         except MirrorError as exc:
             err = str(exc)
-        pair = Operation.from_pair(_rgb(case.source), _rgb(case.target)) if "model" in engines else None
+        pair = Operation.from_pair(_rgb(case.source), _rgb(case.target)) \
+            if any(e in PAIR_ENGINES for e in engines) else None
         if op is not None and isinstance(case.info.get("recipe"), list):
             fitted = {s.op: s.strength for s in op.recipe.steps}
             recovery[case.id] = [(st["op"], float(st["strength"]), float(fitted.get(st["op"], 0.0)))
                                  for st in case.info["recipe"]]
         for e in engines:
-            use = pair if e == "model" else op
+            use = pair if e in PAIR_ENGINES else op
             if use is None:
                 outputs[e] = None
                 continue
@@ -117,7 +120,7 @@ def run_eval(root: Path, engines: list[str], out: Path, *, facesim: bool = True,
                 r = Retoucher(use, engine=e)
                 t = time.perf_counter()
                 res = r.run(case.query)
-                seconds[e] = time.perf_counter() - t + (0.0 if e == "model" else t_an)
+                seconds[e] = time.perf_counter() - t + (0.0 if e in PAIR_ENGINES else t_an)
                 o = res.photo.rgb8()
                 write_image(res.photo, out / "outputs" / e / f"{case.id}.png")
                 outputs[e] = cv2.resize(o, size, interpolation=cv2.INTER_CUBIC) if o.shape[:2] != gt.shape[:2] else o

@@ -43,6 +43,17 @@ def add_lora(transformer, spec: dict) -> None:
     transformer.add_adapter(lora_config(spec))
 
 
+#: Linears of the last block whose output nothing reads (the text stream ends there):
+#: they get no gradient, which DDP refuses, so they are not trained.
+DEAD_ENDS = ("attn.to_add_out", "txt_mlp.net.0.proj", "txt_mlp.net.2")
+
+
+def freeze_dead_ends(transformer) -> None:
+    last = transformer.transformer_blocks[-1]
+    for name in DEAD_ENDS:
+        last.get_submodule(name).requires_grad_(False)
+
+
 def pack(z: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) latents -> (B, H/2 * W/2, 4C) tokens of 2x2 latent patches."""
     b, c, h, w = z.shape

@@ -85,17 +85,17 @@ def resize_pos(pos: torch.Tensor, n: int) -> torch.Tensor:
     return grid.permute(0, 2, 3, 1).reshape(1, n, -1)
 
 
-class DeviceMixin:
-    """``device`` / ``dtype`` like diffusers models have (pipelines ask every component)."""
+def save_model(model, path, state: dict | None = None) -> None:
+    """A diffusers model's ``config.json`` and weights (safetensors) into ``path``.
+    ``state``: its weights gathered from a sharded copy (``ModelMixin.save_pretrained``
+    has no way to take them: it always saves the module's own, here only shards)."""
+    from pathlib import Path
 
-    @property
-    def device(self) -> torch.device:
-        for t in list(self.parameters()) + list(self.buffers()):
-            return t.device
-        return torch.device("cpu")
+    from safetensors.torch import save_file
 
-    @property
-    def dtype(self) -> torch.dtype:
-        for t in self.parameters():
-            return t.dtype
-        return torch.float32
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_config(path)
+    state = model.state_dict() if state is None else state
+    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()},
+              path / "diffusion_pytorch_model.safetensors")

@@ -1,4 +1,4 @@
-"""Image <-> latent codecs for the backbone.
+"""Image <-> latent codecs for the backbone, each a diffusers model with its own config.
 
 ``VaeCodec`` wraps Qwen-Image's VAE (frozen; latents normalised with its per-channel
 mean/std, as Qwen-Image-Edit does). ``PixelCodec`` is the from-scratch option for small
@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
 
-from .blocks import DeviceMixin
 
-
-class PixelCodec(DeviceMixin, nn.Module):
+class PixelCodec(ModelMixin, ConfigMixin):
     kind = "pixel"
 
-    def __init__(self, factor: int = 8) -> None:
+    @register_to_config
+    def __init__(self, factor: int) -> None:
         super().__init__()
         self.factor = int(factor)
         self.channels = 3 * self.factor ** 2
         self.register_buffer("anchor", torch.zeros(()), persistent=False)   # follows .to(device)
-
-    def spec(self) -> dict:
-        return {"kind": "pixel", "factor": self.factor}
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return F.pixel_unshuffle(images, self.factor)
@@ -33,21 +30,28 @@ class PixelCodec(DeviceMixin, nn.Module):
         return F.pixel_shuffle(latents, self.factor).clamp(-1, 1)
 
 
-class VaeCodec(DeviceMixin, nn.Module):
+class VaeCodec(ModelMixin, ConfigMixin):
+    """Qwen-Image's VAE from a local folder (``path``, ``subfolder``), or a random one from
+    ``vae_config`` (tests only). Never trained, never saved with the weights."""
+
     kind = "vae"
 
-    def __init__(self, vae, path: str | None = None) -> None:
+    @register_to_config
+    def __init__(self, path: str | None = None, subfolder: str | None = None,
+                 vae_config: dict | None = None) -> None:
         super().__init__()
+        from diffusers import AutoencoderKLQwenImage
+
+        if path:
+            vae = AutoencoderKLQwenImage.from_pretrained(path, subfolder=subfolder)
+        else:
+            vae = AutoencoderKLQwenImage(**(vae_config or {}))
         self.vae = vae.requires_grad_(False).eval()
-        self.path = path
         self.factor = 2 ** len(vae.config.temperal_downsample)
         self.channels = int(vae.config.z_dim)
         c = self.channels
         self.register_buffer("mean", torch.tensor(vae.config.latents_mean).view(1, c, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(vae.config.latents_std).view(1, c, 1, 1), persistent=False)
-
-    def spec(self) -> dict:
-        return {"kind": "vae", "path": self.path}
 
     def train(self, mode: bool = True) -> "VaeCodec":
         return super().train(False)                 # always frozen
@@ -61,17 +65,14 @@ class VaeCodec(DeviceMixin, nn.Module):
         return self.vae.decode(z.to(self.vae.dtype)[:, :, None]).sample[:, :, 0].float().clamp(-1, 1)
 
 
-def build_codec(spec: dict, dtype: torch.dtype = torch.float32) -> nn.Module:
+def build_codec(spec: dict, dtype: torch.dtype = torch.float32):
+    """The codec of a model spec's ``codec`` section (``kind``: pixel or vae)."""
     kind = spec.get("kind", "pixel")
     if kind == "pixel":
-        return PixelCodec(int(spec.get("factor", 8)))
+        return PixelCodec(int(spec["factor"]))
     if kind == "vae":
-        from diffusers import AutoencoderKLQwenImage
-
-        if spec.get("path"):
-            vae = AutoencoderKLQwenImage.from_pretrained(spec["path"], subfolder=spec.get("subfolder"),
-                                                         torch_dtype=dtype)
-        else:       # random tiny VAE: tests only
-            vae = AutoencoderKLQwenImage(**spec.get("config", {}))
-        return VaeCodec(vae, spec.get("path"))
+        codec = VaeCodec(spec.get("path"), spec.get("subfolder"), spec.get("config"))
+        if dtype != torch.float32:
+            codec.vae.to(dtype)             # the latent statistics stay float32
+        return codec
     raise ValueError(f"unknown codec kind {kind!r} (pixel or vae)")

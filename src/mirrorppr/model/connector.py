@@ -11,11 +11,11 @@ from .blocks import Block, RMSNorm
 
 class Connector(ModelMixin, ConfigMixin):
     """Bidirectional transformer (RoPE, QK-RMSNorm), then Linear-GELU-Linear-RMSNorm.
-    Paper setting: 6 layers, width 768, 12 heads, out 3584 (Qwen-Image's text width)."""
+    Sizes: :mod:`mirrorppr.model.sizes` (paper: 6 layers, width 768, 12 heads, out 3584,
+    Qwen-Image's text width)."""
 
     @register_to_config
-    def __init__(self, width: int = 768, num_layers: int = 6, num_heads: int = 12,
-                 out_dim: int = 3584) -> None:
+    def __init__(self, width: int, num_layers: int, num_heads: int, out_dim: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(Block(width, num_heads, rms=True, qk_norm=True, use_rope=True)
                                     for _ in range(num_layers))

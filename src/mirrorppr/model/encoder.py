@@ -10,26 +10,37 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
 
 from ..errors import ConfigError
-from .blocks import DeviceMixin
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
 
-class PatchEncoder(DeviceMixin, nn.Module):
-    """Images in [-1, 1] (B, 3, H, W) -> patch features (B, N, D), CLS dropped."""
+class PatchEncoder(ModelMixin, ConfigMixin):
+    """Images in [-1, 1] (B, 3, H, W) -> patch features (B, N, D), CLS dropped.
 
-    def __init__(self, vit, image_size: int, frozen: bool = True) -> None:
+    ``vit_config``: a ``transformers.ViTMAEConfig`` as a dict (its one home: the saved
+    ``config.json``); ``image_size``: the side images are resized to."""
+
+    @register_to_config
+    def __init__(self, vit_config: dict, image_size: int, frozen: bool) -> None:
         super().__init__()
-        self.vit = vit
+        from transformers import ViTMAEConfig, ViTMAEModel
+
+        cfg = ViTMAEConfig(**{"image_size": int(image_size), **vit_config, "mask_ratio": 0.0})
+        self.vit = ViTMAEModel(cfg)
         self.image_size = int(image_size)
-        self.frozen = frozen
+        self.frozen = bool(frozen)
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
-        if frozen:
+        self._freeze()
+
+    def _freeze(self) -> None:
+        if self.frozen:
             self.vit.requires_grad_(False).eval()
         # MAE's position embeddings are fixed sin-cos tables, never trained.
         self.vit.embeddings.position_embeddings.requires_grad_(False)
@@ -42,33 +53,25 @@ class PatchEncoder(DeviceMixin, nn.Module):
         return (self.image_size // int(self.vit.config.patch_size)) ** 2
 
     @classmethod
-    def from_config(cls, config: dict, image_size: int, frozen: bool = False) -> "PatchEncoder":
-        from transformers import ViTMAEConfig, ViTMAEModel
-
-        cfg = ViTMAEConfig(**{"image_size": image_size, **config, "mask_ratio": 0.0})
-        return cls(ViTMAEModel(cfg), image_size, frozen)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, image_size: int | None = None,
-                        frozen: bool = True) -> "PatchEncoder":
+    def from_vit(cls, path: str | Path, image_size: int | None = None, frozen: bool = True,
+                 torch_dtype: torch.dtype | None = None) -> "PatchEncoder":
+        """A pretrained ViT-MAE from a local transformers folder (e.g. facebook/vit-mae-large)."""
         from transformers import ViTMAEModel
+        from transformers.utils import logging as hf_logging
 
         path = Path(path)
         if not (path / "config.json").is_file():
             raise ConfigError(f"{path}: not a ViT-MAE folder (config.json missing); point the config's "
                               "encoder.path at a local copy of e.g. facebook/vit-mae-large")
-        from transformers.utils import logging as hf_logging
-
         hf_logging.disable_progress_bar()
         vit = ViTMAEModel.from_pretrained(path, mask_ratio=0.0)
-        return cls(vit, image_size or int(vit.config.image_size), frozen)
-
-    def save_pretrained(self, path: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        Path(path).mkdir(parents=True, exist_ok=True)
-        self.vit.config.save_pretrained(path)
-        save_file({k: v.contiguous() for k, v in self.vit.state_dict().items()}, Path(path) / "model.safetensors")
+        keep = {k: v for k, v in vit.config.to_dict().items()
+                if k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                         "patch_size", "image_size", "num_channels", "hidden_act", "layer_norm_eps", "qkv_bias")}
+        enc = cls(keep, image_size or int(vit.config.image_size), frozen)
+        enc.vit.load_state_dict(vit.state_dict())
+        enc._freeze()
+        return enc if torch_dtype is None else enc.to(torch_dtype)
 
     def train(self, mode: bool = True) -> "PatchEncoder":
         super().train(mode and not self.frozen)   # a frozen encoder stays in eval mode

@@ -55,7 +55,7 @@ def load_pipeline(weights: str | Path, settings: ModelSettings | None = None):
 
     s = settings or ModelSettings()
     dev = s.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipe = MirrorPPRPipeline.from_pretrained(weights, base_path=s.base_path, dtype=_dtype(s.dtype, dev))
+    pipe = MirrorPPRPipeline.from_pretrained(weights, base_path=s.base_path, torch_dtype=_dtype(s.dtype, dev))
     if s.cpu_offload and dev.startswith("cuda"):
         pipe.enable_model_cpu_offload()
     else:
@@ -94,8 +94,12 @@ def make_engine(pipe, settings: ModelSettings):
         src, tgt = op.exemplar
         query = Photo(pixels).rgb8()
         t = time.perf_counter()
-        out = pipe(src, tgt, query, num_inference_steps=settings.steps, seed=settings.seed,
-                   resolution=settings.resolution, progress=False)
+        import torch
+
+        res = pipe(src, tgt, query, num_inference_steps=settings.steps,
+                   generator=torch.Generator().manual_seed(settings.seed), resolution=settings.resolution,
+                   output_type="np", working_size_output=True, progress=False)
+        out = (res.images[0] * 255).round().astype(np.uint8)
         small_q = cv2.resize(query, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
         if opts.strength != 1.0:        # global strength: blend the model's change
             out = np.clip(small_q + opts.strength * (out.astype(np.float32) - small_q), 0, 255).astype(np.uint8)

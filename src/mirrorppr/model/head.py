@@ -18,9 +18,8 @@ from .blocks import Block, resize_pos
 
 class ReconstructionHead(ModelMixin, ConfigMixin):
     @register_to_config
-    def __init__(self, token_width: int = 768, num_queries: int = 8, feature_dim: int = 1024,
-                 width: int = 512, num_layers: int = 8, num_heads: int = 16, patch_size: int = 16,
-                 num_patches: int = 4096) -> None:
+    def __init__(self, token_width: int, num_queries: int, feature_dim: int, width: int, num_layers: int,
+                 num_heads: int, patch_size: int, num_patches: int) -> None:
         super().__init__()
         # Operation tokens -> one vector added to every query patch token.
         self.op_mlp = nn.Sequential(nn.Linear(num_queries * token_width, width), nn.GELU(approximate="tanh"),

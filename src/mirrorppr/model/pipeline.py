@@ -5,13 +5,19 @@ Qwen2.5-VL tokens of the query when that encoder is available); the query's late
 concatenated with the noisy latents as Qwen-Image-Edit does; the flow-matching ODE is
 integrated with Euler steps on a resolution-shifted schedule.
 
-Weights folder (``save_pretrained`` / ``from_pretrained``)::
+    >>> pipe = MirrorPPRPipeline.from_pretrained("runs/small/weights", torch_dtype=torch.bfloat16)
+    >>> out = pipe(source, target, image, num_inference_steps=40, generator=torch.manual_seed(0))
+    >>> out.images[0]                    # a PIL image of the query's size
 
-    mirrorppr.json   what to build: encoder, base (path or from-scratch config), codec, LoRA
-    rformer/  connector/           always (trained)
-    lora/adapter.safetensors       when the base is adapted with LoRA
-    transformer/  encoder/         when trained from scratch
-    head/                          Stage-I head (training only)
+Weights folder (``save_pretrained`` / ``from_pretrained``); every module's size lives in
+its own ``config.json``, ``mirrorppr.json`` holds only what no module config says::
+
+    mirrorppr.json   format, where the frozen parts live (base / encoder paths), LoRA
+                     settings, codec, resolution, residual, trained steps
+    rformer/  connector/  scheduler/     always
+    lora/adapter.safetensors             when the base is adapted with LoRA
+    transformer/                         when the base was trained (or is random) here
+    encoder/                             when the patch encoder was trained here
 """
 from __future__ import annotations
 
@@ -19,23 +25,36 @@ import json
 import math
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline
-
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
 from safetensors.torch import save_file
 
 from ..errors import ConfigError
-from .backbone import add_lora, build_transformer, default_scheduler, image_shift, pack, unpack
+from .blocks import save_model
+from .backbone import add_lora, build_transformer, default_scheduler, freeze_dead_ends, image_shift, pack, unpack
 from .codec import build_codec
 from .connector import Connector
 from .encoder import PatchEncoder
 from .rformer import RFormer
 
-FORMAT = "mirrorppr.model/1"
+FORMAT = "mirrorppr.model/2"
+OUTPUT_TYPES = ("pil", "np", "pt")
+
+
+@dataclass
+class MirrorPPRPipelineOutput(BaseOutput):
+    """``images``: a list of PIL images (``output_type="pil"``), or float arrays / tensors
+    in [0, 1] (``"np"``: (B, H, W, 3), ``"pt"``: (B, 3, H, W); a list when the queries'
+    sizes differ), each at its query's size."""
+
+    images: list | np.ndarray | torch.Tensor
 
 
 def working_size(h: int, w: int, resolution: int, multiple: int) -> tuple[int, int]:
@@ -45,47 +64,82 @@ def working_size(h: int, w: int, resolution: int, multiple: int) -> tuple[int, i
             max(multiple, int(round(w * k / multiple)) * multiple))
 
 
+def _resize(im: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    if im.shape[:2] == tuple(hw):
+        return im
+    down = im.shape[0] * im.shape[1] > hw[0] * hw[1]
+    return cv2.resize(im, (hw[1], hw[0]), interpolation=cv2.INTER_AREA if down else cv2.INTER_CUBIC)
+
+
 def to_tensor(images, hw: tuple[int, int]) -> torch.Tensor:
     """uint8 RGB arrays (or one array) -> (B, 3, h, w) float in [-1, 1]."""
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = [images]
-    out = []
-    for im in images:
-        im = np.asarray(im)
-        if im.shape[:2] != hw:
-            down = im.shape[0] * im.shape[1] > hw[0] * hw[1]
-            im = cv2.resize(im, (hw[1], hw[0]), interpolation=cv2.INTER_AREA if down else cv2.INTER_CUBIC)
-        out.append(torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).float() / 127.5 - 1)
+    out = [torch.from_numpy(np.ascontiguousarray(_resize(np.asarray(im), hw).transpose(2, 0, 1))).float()
+           / 127.5 - 1 for im in images]
     return torch.stack(out)
-
-
-def _cpu(state: dict) -> dict:
-    return {k: v.detach().contiguous().cpu() for k, v in state.items()}
-
-
-def base_state_dict(transformer) -> dict:
-    """The transformer's own weights, without LoRA adapters (names as before injection)."""
-    return {k.replace(".base_layer.", "."): v for k, v in transformer.state_dict().items() if "lora_" not in k}
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
-def build_extractor(spec: dict) -> tuple[PatchEncoder, RFormer, dict]:
-    """The Retouching Operation Extractor (patch encoder + R-Former) of a model spec;
-    returns them with a copy of the spec completed by the sizes they imply."""
-    spec = json.loads(json.dumps(spec))             # a private, JSON-clean copy
+def rgb_list(images) -> list[np.ndarray]:
+    """PIL images, uint8 / float [0, 1] arrays (H, W, 3) or tensors in [0, 1] ((3, H, W) or
+    (B, 3, H, W)), alone or in a list -> a list of uint8 RGB arrays."""
+    from PIL import Image
+
+    if isinstance(images, torch.Tensor):
+        t = images[None] if images.ndim == 3 else images
+        return [(t_.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy() for t_ in t]
+    if isinstance(images, (Image.Image, np.ndarray)):
+        images = [images]
+    out = []
+    for im in images:
+        if isinstance(im, Image.Image):
+            out.append(np.asarray(im.convert("RGB")))
+        elif isinstance(im, torch.Tensor):
+            out.extend(rgb_list(im))
+        else:
+            a = np.asarray(im)
+            if a.ndim == 2:
+                a = np.repeat(a[..., None], 3, axis=2)
+            if a.dtype != np.uint8:
+                a = (np.clip(a.astype(np.float32), 0, 1) * 255).round().astype(np.uint8)
+            out.append(np.ascontiguousarray(a[..., :3]))
+    return out
+
+
+def _cpu(state: dict) -> dict:
+    return {k: v.detach().contiguous().cpu() for k, v in state.items()}
+
+
+def base_state_dict(state: dict) -> dict:
+    """A transformer state dict without LoRA adapters (names as before injection)."""
+    return {k.replace(".base_layer.", "."): v for k, v in state.items() if "lora_" not in k}
+
+
+def build_extractor(spec: dict) -> tuple[PatchEncoder, RFormer]:
+    """The Retouching Operation Extractor (patch encoder + R-Former) of a model spec."""
     e = spec["encoder"]
     if e.get("path"):
-        encoder = PatchEncoder.from_pretrained(e["path"], e.get("image_size"), frozen=e.get("frozen", True))
+        encoder = PatchEncoder.from_vit(e["path"], e.get("image_size"), frozen=e.get("frozen", True))
     else:
-        encoder = PatchEncoder.from_config(e["config"], int(e["image_size"]), frozen=e.get("frozen", False))
-    r = dict(spec.get("rformer", {}))
-    r.setdefault("feature_dim", encoder.dim)
-    r.setdefault("num_patches", encoder.num_patches())
-    spec["rformer"] = r
-    return encoder, RFormer(**r), spec
+        encoder = PatchEncoder(e["config"], int(e["image_size"]), bool(e.get("frozen", False)))
+    r = spec["rformer"]
+    rformer = RFormer(feature_dim=encoder.dim, width=r["width"], num_layers=r["num_layers"],
+                      num_heads=r["num_heads"], num_queries=r["num_queries"], num_patches=encoder.num_patches())
+    return encoder, rformer
+
+
+def settings_of(spec: dict) -> dict:
+    """What ``mirrorppr.json`` keeps of a model spec: everything no module config holds."""
+    base = {k: v for k, v in spec["base"].items() if k != "config"}
+    enc = {k: v for k, v in spec["encoder"].items() if k != "config"}
+    return json.loads(json.dumps({"resolution": int(spec.get("resolution", 256)),
+                                  "residual": bool(spec.get("residual", False)), "base": base, "encoder": enc,
+                                  "codec": spec.get("codec", {"kind": "pixel", "factor": 8}),
+                                  "condition": spec.get("condition", {})}))
 
 
 class MirrorPPRPipeline(DiffusionPipeline):
@@ -93,45 +147,52 @@ class MirrorPPRPipeline(DiffusionPipeline):
     _optional_components = ["condition_encoder"]
 
     def __init__(self, encoder, rformer, connector, transformer, codec, scheduler,
-                 condition_encoder=None, spec: dict | None = None) -> None:
+                 condition_encoder=None) -> None:
         super().__init__()
         self.register_modules(encoder=encoder, rformer=rformer, connector=connector, transformer=transformer,
                               codec=codec, scheduler=scheduler, condition_encoder=condition_encoder)
-        self.spec = dict(spec or {})
+        self.settings: dict = {}
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def build(cls, spec: dict, dtype: torch.dtype = torch.float32) -> "MirrorPPRPipeline":
-        """Fresh modules from a model spec (the ``model`` section of a training config)."""
-        encoder, rformer, spec = build_extractor(spec)
-        r = spec["rformer"]
-        transformer = build_transformer(spec["base"], dtype)
-        c = dict(spec.get("connector", {}))
-        c.setdefault("width", r.get("width", 768))
-        c.setdefault("out_dim", int(transformer.config.joint_attention_dim))
-        spec["connector"] = c
-        connector = Connector(**c)
-        codec = build_codec(spec.get("codec", {"kind": "pixel"}), dtype)
+    def build(cls, spec: dict, torch_dtype: torch.dtype = torch.float32) -> "MirrorPPRPipeline":
+        """Fresh modules from a model spec (a size of :data:`mirrorppr.model.sizes.SIZES`,
+        as a training config's ``model`` section resolves to)."""
+        encoder, rformer = build_extractor(spec)
+        transformer = build_transformer(spec["base"], torch_dtype)
+        c = spec["connector"]
+        connector = Connector(width=c.get("width", rformer.config.width), num_layers=c["num_layers"],
+                              num_heads=c["num_heads"],
+                              out_dim=c.get("out_dim", int(transformer.config.joint_attention_dim)))
+        codec = build_codec(spec.get("codec", {"kind": "pixel", "factor": 8}), torch_dtype)
         want = codec.channels * 4
         if int(transformer.config.in_channels) != want:
             raise ConfigError(f"base transformer takes {transformer.config.in_channels} channels per token but "
                               f"the {codec.kind} codec gives {want} (4 x {codec.channels})")
         if spec["base"].get("train", "lora") == "lora":
             add_lora(transformer, spec["base"].get("lora", {}))
+        freeze_dead_ends(transformer)
         cond = None
         if spec.get("condition", {}).get("vl") and spec["base"].get("path"):
             from .condition import QwenVLCondition
-            cond = QwenVLCondition(spec["base"]["path"], dtype)
-        return cls(encoder, rformer, connector, transformer, codec, default_scheduler(), cond, spec)
+            cond = QwenVLCondition(spec["base"]["path"], torch_dtype)
+        pipe = cls(encoder, rformer, connector, transformer, codec, default_scheduler(), cond)
+        pipe.settings = settings_of(spec)
+        return pipe
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, base_path: str | None = None,
-                        encoder_path: str | None = None, dtype: torch.dtype = torch.float32,
-                        **_) -> "MirrorPPRPipeline":
+    def from_pretrained(cls, path: str | os.PathLike, torch_dtype: torch.dtype = torch.float32,
+                        base_path: str | None = None, encoder_path: str | None = None,
+                        **kwargs) -> "MirrorPPRPipeline":
         """Load a weights folder written by :meth:`save_pretrained` (or by training).
 
-        ``base_path`` / ``encoder_path`` override where the frozen base model and MAE
-        encoder were on the training machine."""
+        ``base_path`` / ``encoder_path``: where the frozen base model and MAE encoder are
+        on this machine, if not where they were during training. Other arguments are
+        refused (a misspelt ``torch_dtype`` must not pass silently)."""
+        if kwargs:
+            raise TypeError(f"MirrorPPRPipeline.from_pretrained: unknown arguments {', '.join(sorted(kwargs))}")
+        from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
+
         path = Path(path)
         meta_file = path / "mirrorppr.json"
         if not meta_file.is_file():
@@ -139,61 +200,88 @@ class MirrorPPRPipeline(DiffusionPipeline):
                               "train one with 'mirrorppr train --config ...'")
         meta = json.loads(meta_file.read_text())
         if meta.get("format") != FORMAT:
-            raise ConfigError(f"{meta_file}: unknown format {meta.get('format')!r}")
-        spec = meta["model"]
-        saved_spec = json.loads(json.dumps(spec))      # what a re-save must write back
-        if base_path:
-            spec["base"]["path"] = base_path
-        if encoder_path:
-            spec["encoder"]["path"] = encoder_path
+            raise ConfigError(f"{meta_file}: format {meta.get('format')!r}, this version reads {FORMAT} "
+                              "(weights from an older version: train again)")
+        st = meta["settings"]
+        dt = torch_dtype
         if (path / "encoder").is_dir():
-            spec["encoder"]["path"] = str(path / "encoder")
-        if (path / "transformer").is_dir():        # trained (or random) base kept with the weights
-            spec["base"] = {**spec["base"], "path": str(path)}
-        pipe = cls.build(spec, dtype)
-        pipe.rformer.load_state_dict(RFormer.from_pretrained(path / "rformer").state_dict())
-        pipe.connector.load_state_dict(Connector.from_pretrained(path / "connector").state_dict())
+            encoder = PatchEncoder.from_pretrained(path / "encoder", torch_dtype=dt)
+        else:
+            e = st["encoder"]
+            encoder = PatchEncoder.from_vit(encoder_path or e["path"], e.get("image_size"), e.get("frozen", True),
+                                            torch_dtype=dt)
+        rformer = RFormer.from_pretrained(path / "rformer", torch_dtype=dt)
+        connector = Connector.from_pretrained(path / "connector", torch_dtype=dt)
+        if (path / "transformer").is_dir():
+            transformer = QwenImageTransformer2DModel.from_pretrained(path / "transformer", torch_dtype=dt)
+        else:
+            transformer = build_transformer({"path": base_path or st["base"]["path"]}, dt)
+        codec = build_codec(st["codec"], dt)
         lora = path / "lora" / "adapter.safetensors"
-        if lora.is_file():
+        if st["base"].get("train", "lora") == "lora":
             from peft.utils import set_peft_model_state_dict
             from safetensors.torch import load_file
 
-            res = set_peft_model_state_dict(pipe.transformer, load_file(lora))
+            add_lora(transformer, st["base"].get("lora", {}))
+            res = set_peft_model_state_dict(transformer, load_file(lora))
             if getattr(res, "unexpected_keys", None):
                 raise ConfigError(f"{lora}: adapter does not match the base ({len(res.unexpected_keys)} keys)")
-        pipe.spec = {**saved_spec, "rformer": pipe.spec["rformer"], "connector": pipe.spec["connector"]}
-        pipe.spec["resolution"] = meta.get("resolution", spec.get("resolution", 256))
-        pipe.spec["trained_steps"] = meta.get("trained_steps")
-        return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)
+        else:
+            transformer.requires_grad_(True)             # trained in full (resumed)
+        freeze_dead_ends(transformer)
+        cond = None
+        if st.get("condition", {}).get("vl") and (base_path or st["base"].get("path")):
+            from .condition import QwenVLCondition
+            cond = QwenVLCondition(base_path or st["base"]["path"], torch_dtype)
+        scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(path / "scheduler") \
+            if (path / "scheduler").is_dir() else default_scheduler()
+        pipe = cls(encoder, rformer, connector, transformer, codec, scheduler, cond)
+        pipe.settings = {**st, "trained_steps": meta.get("trained_steps")}
+        return pipe
 
-    def save_pretrained(self, path: str | os.PathLike, extra: dict | None = None, **_) -> Path:
-        """Write the trained parts (not the frozen base) into ``path``, atomically."""
+    def save_pretrained(self, path: str | os.PathLike, extra: dict | None = None,
+                        state_dict: dict | None = None, **kwargs) -> Path:
+        """Write the trained parts (not the frozen base) into ``path``, atomically.
+        ``state_dict``: full weights gathered from a sharded training model (keys prefixed
+        ``encoder.``, ``rformer.``, ``connector.``, ``transformer.``); else the modules' own."""
+        if kwargs:
+            raise TypeError(f"MirrorPPRPipeline.save_pretrained: unknown arguments {', '.join(sorted(kwargs))}")
         path = Path(path)
+
+        def part(name: str) -> dict:
+            mod = getattr(self, name)
+            if state_dict is None:
+                return mod.state_dict()
+            p = name + "."
+            return {k[len(p):]: v for k, v in state_dict.items() if k.startswith(p)}
+
         tmp = path.with_name(path.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        self.rformer.save_pretrained(tmp / "rformer")
-        self.connector.save_pretrained(tmp / "connector")
-        if not self.spec["encoder"].get("path") or not self.encoder.frozen:
-            self.encoder.save_pretrained(tmp / "encoder")
-        lora = self.spec["base"].get("train", "lora") == "lora"
+        save_model(self.rformer, tmp / "rformer", part("rformer"))
+        save_model(self.connector, tmp / "connector", part("connector"))
+        self.scheduler.save_pretrained(tmp / "scheduler")
+        if not self.settings["encoder"].get("path") or not self.encoder.frozen:
+            save_model(self.encoder, tmp / "encoder", part("encoder"))
+        base = self.settings["base"]
+        lora = base.get("train", "lora") == "lora"
+        tstate = part("transformer")
         if lora:
             from peft.utils import get_peft_model_state_dict
 
             (tmp / "lora").mkdir()
-            save_file(_cpu(get_peft_model_state_dict(self.transformer)), tmp / "lora" / "adapter.safetensors")
-        if not lora or not self.spec["base"].get("path"):
+            save_file(_cpu(get_peft_model_state_dict(self.transformer, state_dict=tstate)),
+                      tmp / "lora" / "adapter.safetensors")
+        if not lora or not base.get("path"):
             # Trained from scratch, or a random base under the adapter: its weights are
             # part of the model.
             (tmp / "transformer").mkdir()
             self.transformer.save_config(tmp / "transformer")
-            save_file(_cpu(base_state_dict(self.transformer)),
-                      tmp / "transformer" / "diffusion_pytorch_model.safetensors")
-        spec = json.loads(json.dumps(self.spec))
-        spec["encoder"] = {k: v for k, v in spec["encoder"].items() if k != "path"} \
-            if (tmp / "encoder").is_dir() else spec["encoder"]
-        meta = {"format": FORMAT, "model": spec, "resolution": self.spec.get("resolution", 256),
-                **(extra or {})}
+            save_file(_cpu(base_state_dict(tstate)), tmp / "transformer" / "diffusion_pytorch_model.safetensors")
+        st = {k: v for k, v in self.settings.items() if k != "trained_steps"}
+        if (tmp / "encoder").is_dir():     # its size is in encoder/config.json
+            st["encoder"] = {k: v for k, v in st["encoder"].items() if k not in ("image_size", "frozen")}
+        meta = {"format": FORMAT, "settings": st, **(extra or {})}
         (tmp / "mirrorppr.json").write_text(json.dumps(meta, indent=1))
         if path.exists():
             old = path.with_name(path.name + ".old")
@@ -208,13 +296,13 @@ class MirrorPPRPipeline(DiffusionPipeline):
     # ------------------------------------------------------------ building blocks
     @property
     def resolution(self) -> int:
-        return int(self.spec.get("resolution", 256))
+        return int(self.settings.get("resolution", 256))
 
     @property
     def residual(self) -> bool:
         """Diffuse the edit (ground truth minus query latents) instead of the image: a
         from-scratch deviation that makes "change nothing" the easy default."""
-        return bool(self.spec.get("residual", False))
+        return bool(self.settings.get("residual", False))
 
     @property
     def multiple(self) -> int:
@@ -222,13 +310,14 @@ class MirrorPPRPipeline(DiffusionPipeline):
 
     def operation_tokens(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         feats = self.encoder(torch.cat([source, target]))
-        fs, ft = feats.chunk(2)
+        fs, ft = feats.to(self.rformer.dtype).chunk(2)
         return self.rformer(fs, ft)
 
     def condition(self, source: torch.Tensor, target: torch.Tensor,
                   query_rgb: list[np.ndarray] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Text-stream tokens and their mask: [VL tokens of the query,] operation tokens."""
-        tokens = self.connector(self.operation_tokens(source, target))
+        tok = self.operation_tokens(source, target)
+        tokens = self.connector(tok.to(self.connector.dtype))
         mask = torch.ones(tokens.shape[:2], dtype=torch.long, device=tokens.device)
         if self.condition_encoder is not None and query_rgb is not None:
             emb, m = self.condition_encoder(query_rgb)
@@ -253,31 +342,76 @@ class MirrorPPRPipeline(DiffusionPipeline):
         return image_shift(seq_len, c.base_image_seq_len, c.max_image_seq_len, c.base_shift, c.max_shift)
 
     # ------------------------------------------------------------ inference
-    @torch.no_grad()
-    def __call__(self, source: np.ndarray, target: np.ndarray, query: np.ndarray,
-                 num_inference_steps: int = 40, seed: int = 0, resolution: int | None = None,
-                 progress: bool = True) -> np.ndarray:
-        """Retouch ``query`` (uint8 RGB) as ``target`` retouches ``source``; returns the
-        result (uint8 RGB) at the model's working size (about ``resolution``^2 pixels)."""
+    def _sample(self, src: torch.Tensor, tgt: torch.Tensor, q: torch.Tensor, steps: int, generator,
+                progress: bool) -> np.ndarray:
+        """One batch of queries of one working size -> uint8 results at that size."""
         dev = self._execution_device
-        es = self.encoder.image_size
-        src, tgt = to_tensor(source, (es, es)).to(dev), to_tensor(target, (es, es)).to(dev)
-        hw = working_size(query.shape[0], query.shape[1], resolution or self.resolution, self.multiple)
-        q = to_tensor(query, hw).to(dev)
         cond, mask = self.condition(src, tgt, list(to_uint8(q)))
-        zq = self.codec.encode(q)
+        zq = self.codec.encode(q.to(self.codec.dtype)).float()
         lh, lw = zq.shape[-2:]
-        qtok = pack(zq.float())
-        gen = torch.Generator("cpu").manual_seed(int(seed))
-        x = torch.randn(qtok.shape, generator=gen).to(dev)
-        sigmas = np.linspace(1.0, 1.0 / num_inference_steps, num_inference_steps)
+        qtok = pack(zq)
+        x = randn_tensor(qtok.shape, generator=generator, device=dev, dtype=torch.float32)
+        sigmas = np.linspace(1.0, 1.0 / steps, steps)
         self.scheduler.set_timesteps(sigmas=sigmas, mu=self.shift_mu(x.shape[1]), device=dev)
         self.scheduler.set_begin_index(0)
-        self.set_progress_bar_config(disable=not progress)
-        for t in self.progress_bar(self.scheduler.timesteps):
-            v = self.velocity(x, qtok, (t / 1000).expand(1).to(dev), cond, mask, (lh, lw))
+        for t in self.progress_bar(self.scheduler.timesteps) if progress else self.scheduler.timesteps:
+            v = self.velocity(x, qtok, (t / 1000).expand(x.shape[0]).to(dev), cond, mask, (lh, lw))
             x = self.scheduler.step(v, t, x, return_dict=False)[0]
         z = unpack(x, lh, lw)
         if self.residual:
-            z = z + zq.float()
-        return to_uint8(self.codec.decode(z))[0]
+            z = z + zq
+        return to_uint8(self.codec.decode(z.to(self.codec.dtype)))
+
+    @torch.no_grad()
+    def __call__(self, source, target, image, num_inference_steps: int = 40,
+                 generator: torch.Generator | list[torch.Generator] | None = None, output_type: str = "pil",
+                 return_dict: bool = True, resolution: int | None = None, working_size_output: bool = False,
+                 progress: bool = True):
+        """Retouch ``image`` (the query) as ``target`` retouches ``source``.
+
+        Each of ``source``, ``target``, ``image`` is a PIL image, an array (uint8, or float
+        in [0, 1]), a tensor in [0, 1], or a list of them (a batch; a single exemplar is
+        shared by every query). ``generator``: one, or one per query. Results come at each
+        query's size (``working_size_output``: at the model's working size, about
+        ``resolution``^2 pixels, what the ``model`` engine carries to full resolution)."""
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type {output_type!r}: one of {', '.join(OUTPUT_TYPES)}")
+        queries = rgb_list(image)
+        srcs, tgts = rgb_list(source), rgb_list(target)
+        n = len(queries)
+        if len(srcs) != len(tgts) or len(srcs) not in (1, n):
+            raise ValueError(f"{len(srcs)} sources and {len(tgts)} targets for {n} queries "
+                             "(one exemplar for all, or one per query)")
+        if len(srcs) == 1:
+            srcs, tgts = srcs * n, tgts * n
+        if isinstance(generator, list) and len(generator) != n:
+            raise ValueError(f"{len(generator)} generators for {n} queries")
+        dev = self._execution_device
+        es = self.encoder.image_size
+        res = resolution or self.resolution
+        sizes = [working_size(q.shape[0], q.shape[1], res, self.multiple) for q in queries]
+        results: list[np.ndarray | None] = [None] * n
+        # Queries of one working size are denoised together; sizes in order of first use.
+        for hw in dict.fromkeys(sizes):
+            idx = [i for i, s in enumerate(sizes) if s == hw]
+            gen = [generator[i] for i in idx] if isinstance(generator, list) else generator
+            src = to_tensor([srcs[i] for i in idx], (es, es)).to(dev)
+            tgt = to_tensor([tgts[i] for i in idx], (es, es)).to(dev)
+            q = to_tensor([queries[i] for i in idx], hw).to(dev)
+            for i, o in zip(idx, self._sample(src, tgt, q, num_inference_steps, gen, progress)):
+                results[i] = o if working_size_output else _resize(o, queries[i].shape[:2])
+        images = self._postprocess(results, output_type)
+        self.maybe_free_model_hooks()
+        return MirrorPPRPipelineOutput(images=images) if return_dict else (images,)
+
+    @staticmethod
+    def _postprocess(results: list[np.ndarray], output_type: str):
+        if output_type == "pil":
+            from PIL import Image
+            return [Image.fromarray(r) for r in results]
+        same = len({r.shape for r in results}) == 1
+        if output_type == "np":
+            arr = [r.astype(np.float32) / 255.0 for r in results]
+            return np.stack(arr) if same else arr
+        ts = [torch.from_numpy(r).permute(2, 0, 1).float() / 255.0 for r in results]
+        return torch.stack(ts) if same else ts

@@ -15,11 +15,12 @@ QUERY, SOURCE, SEP, TARGET = range(4)
 class RFormer(ModelMixin, ConfigMixin):
     """Input ``[queries, proj(source), SEP, proj(target)]`` with learned position (shared by
     the same patch of source and target) and token-type embeddings; output the first
-    ``num_queries`` tokens. Paper setting: 4 layers, width 768, 12 heads, 8 queries."""
+    ``num_queries`` tokens. Sizes: :mod:`mirrorppr.model.sizes` (paper: 4 layers, width
+    768, 12 heads, 8 queries)."""
 
     @register_to_config
-    def __init__(self, feature_dim: int = 1024, width: int = 768, num_layers: int = 4,
-                 num_heads: int = 12, num_queries: int = 8, num_patches: int = 4096) -> None:
+    def __init__(self, feature_dim: int, width: int, num_layers: int, num_heads: int, num_queries: int,
+                 num_patches: int) -> None:
         super().__init__()
         self.proj = nn.Linear(feature_dim, width)
         self.queries = nn.Parameter(torch.randn(1, num_queries, width) * 0.02)

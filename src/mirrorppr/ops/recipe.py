@@ -1,23 +1,30 @@
 """A recipe: an ordered list of (operation, strength), applied to a photo.
 
-``exact`` mode is the paper's: landmarks detected again before every op, each op warped
-and blended in pixels. ``fast`` mode detects once, carries the landmarks through each
-op's motion, composes all ops into one displacement field and resamples the photo once
-(16-bit, alpha and untouched pixels kept exactly).
+``fast`` mode (here) detects once, carries the landmarks through each op's motion,
+composes all ops into one displacement field and resamples the photo once (16-bit, alpha
+and untouched pixels kept exactly). ``exact`` mode, the paper's procedure (landmarks
+detected again before every op, each op warped and blended in pixels), lives in
+:mod:`mirrorppr.paper.render`.
 """
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import ConfigError
 from ..warp.field import Field
-from .apply import apply_exact, geometry_field
+from .apply import geometry_field
 from .base import get_op
+
+
+#: Most steps a recipe file or preset may hold (a real one has a handful).
+MAX_STEPS = 256
+#: Largest recipe file read (bytes).
+MAX_RECIPE_BYTES = 2 ** 20
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,20 @@ class Step:
 
     def label(self) -> str:
         return f"{get_op(self.op).label(self.strength)} {self.strength:+.0f}"
+
+    @classmethod
+    def checked(cls, op: object, strength: object, where: str) -> "Step":
+        """A step from untrusted values: ``op`` a known name, ``strength`` a finite
+        number in [-100, 100]; otherwise a :class:`ConfigError` naming ``where``."""
+        if not isinstance(op, str):
+            raise ConfigError(f"{where}: 'op' must be an operation name (text), got {op!r:.40}")
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real):
+            raise ConfigError(f"{where}: 'strength' must be a number, got {strength!r:.40}")
+        s = float(strength)
+        if not -100.0 <= s <= 100.0:   # also refuses NaN
+            raise ConfigError(f"{where}: {op} strength {s:g} outside [-100, 100]")
+        get_op(op).fraction(s)        # a known name (the message lists close ones)
+        return cls(op, s)
 
 
 @dataclass
@@ -51,8 +72,7 @@ class Recipe:
                 s = float(value)
             except ValueError:
                 raise ConfigError(f"--op {item!r}: strength {value!r} is not a number") from None
-            get_op(name.strip()).fraction(s)  # validates name and range
-            steps.append(Step(name.strip(), s))
+            steps.append(Step.checked(name.strip(), s, f"--op {item!r}"))
         return cls(steps)
 
     def __iter__(self):
@@ -86,37 +106,52 @@ class Recipe:
         return json.dumps({"recipe": self.to_list()}, indent=2)
 
     @classmethod
-    def from_list(cls, items: list) -> "Recipe":
+    def from_list(cls, items: object, max_steps: int = MAX_STEPS) -> "Recipe":
+        """From ``[{"op": NAME, "strength": S}, ...]`` (or ``[NAME, S]`` pairs), every
+        value checked: a :class:`ConfigError` names the first bad step."""
+        if not isinstance(items, list):
+            raise ConfigError(f"a recipe must be a list of steps, got {type(items).__name__}")
+        if len(items) > max_steps:
+            raise ConfigError(f"a recipe has {len(items)} steps, at most {max_steps} are allowed")
         steps = []
-        for it in items:
+        for i, it in enumerate(items, 1):
+            where = f"recipe step {i}"
             if isinstance(it, dict) and "op" in it and "strength" in it:
                 name, s = it["op"], it["strength"]
             elif isinstance(it, (list, tuple)) and len(it) == 2:
                 name, s = it
             else:
-                raise ConfigError(f"recipe step {it!r}: expected {{'op': NAME, 'strength': S}}")
-            get_op(name).fraction(float(s))
-            steps.append(Step(name, float(s)))
+                raise ConfigError(f"{where}: expected {{\"op\": NAME, \"strength\": S}}, got {it!r:.60}")
+            steps.append(Step.checked(name, s, where))
         return cls(steps)
 
     @classmethod
-    def from_json(cls, text: str) -> "Recipe":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"recipe is not valid JSON: {exc}") from None
-        if isinstance(data, dict):
-            data = data.get("recipe", data.get("steps"))
-        if not isinstance(data, list):
-            raise ConfigError("recipe JSON must be a list of steps or {\"recipe\": [...]}")
-        return cls.from_list(data)
+    def from_json(cls, text: str, name: str = "recipe") -> "Recipe":
+        """From JSON text: a list of steps, or ``{"recipe": [...]}`` / ``{"steps": [...]}``."""
+        from ..jsonio import parse_json
+
+        return cls.from_data(parse_json(text, name, "recipe"), name)
 
     @classmethod
     def load(cls, path: str | Path) -> "Recipe":
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"{p}: no such recipe file")
-        return cls.from_json(p.read_text())
+        """From a recipe file (size, encoding and nesting bounded before parsing)."""
+        from ..jsonio import read_json
+        from ..outputs import note_input
+
+        note_input(path)
+        return cls.from_data(read_json(path, "recipe", MAX_RECIPE_BYTES), str(path))
+
+    @classmethod
+    def from_data(cls, data: object, name: str = "recipe") -> "Recipe":
+        """From parsed JSON: a list of steps, or an object holding one under "recipe"."""
+        if isinstance(data, dict):
+            data = data.get("recipe", data.get("steps"))
+        if not isinstance(data, list):
+            raise ConfigError(f"{name}: a recipe is a JSON list of steps or {{\"recipe\": [...]}}")
+        try:
+            return cls.from_list(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
 
 
 def recipe_field(points: np.ndarray, recipe: Recipe, size: tuple[int, int],
@@ -133,115 +168,3 @@ def recipe_field(points: np.ndarray, recipe: Recipe, size: tuple[int, int],
     if total is None:
         total = Field.zeros(size, working)
     return total, pts
-
-
-def _resize(pixels: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    """cv2.resize that keeps a trailing channel axis of any length."""
-    out = cv2.resize(pixels, size, interpolation=interpolation)
-    return out.reshape(out.shape[:2] + pixels.shape[2:])
-
-
-#: Working sizes this close to the photo's own are the photo's own.
-SCALE_TOLERANCE = 0.02
-
-
-def working_scale(long_side: int, working_side: int | None) -> float:
-    """Scale at which a photo of ``long_side`` px is edited when the procedure worked at
-    ``working_side`` px: only ever up (a photo published smaller than it was edited)."""
-    k = working_side / long_side if working_side else 1.0
-    return k if k > 1.0 + SCALE_TOLERANCE else 1.0
-
-
-def working_copy(pixels: np.ndarray, scale: float) -> np.ndarray:
-    """The photo at the size it is edited at (``scale`` x its own)."""
-    H, W = pixels.shape[:2]
-    return _resize(pixels, (max(1, int(round(W * scale))), max(1, int(round(H * scale)))),
-                   cv2.INTER_CUBIC)
-
-
-Canvas = tuple[int, int, int, int]
-
-
-@dataclass(frozen=True)
-class Working:
-    """The picture an edit at another size runs on: the part of the photo the procedure
-    saw (the canvas's part, or the whole photo) resized by ``scale``."""
-
-    box: tuple[int, int, int, int]      # (x0, y0, x1, y1) of the photo
-    scale: float
-    canvas: Canvas | None               # in the working picture's pixels
-
-    @classmethod
-    def of(cls, size: tuple[int, int], canvas: Canvas | None, scale: float) -> "Working":
-        W, H = size
-        if canvas is None:
-            return cls((0, 0, W, H), scale, None)
-        cx, cy, cw, ch = canvas
-        x0, y0 = max(0, cx), max(0, cy)
-        cv = tuple(int(round(v * scale)) for v in (cx - x0, cy - y0, cw, ch))
-        return cls((x0, y0, min(W, cx + cw), min(H, cy + ch)), scale, cv)
-
-    def picture(self, pixels: np.ndarray) -> np.ndarray:
-        x0, y0, x1, y1 = self.box
-        return working_copy(pixels[y0:y1, x0:x1], self.scale)
-
-    def points(self, points: np.ndarray | None) -> np.ndarray | None:
-        """Landmarks in the working picture's pixels."""
-        if points is None:
-            return None
-        return (np.asarray(points, np.float64) - np.array(self.box[:2], np.float64)) * self.scale
-
-    def back(self, pixels: np.ndarray, picture: np.ndarray, edited: np.ndarray) -> np.ndarray:
-        """The photo with what the edit changed in the working picture brought back."""
-        x0, y0, x1, y1 = self.box
-        out = pixels.copy()
-        out[y0:y1, x0:x1] = bring_back(pixels[y0:y1, x0:x1], picture, edited)
-        return out
-
-
-def bring_back(pixels: np.ndarray, up: np.ndarray, edited: np.ndarray) -> np.ndarray:
-    """What an edit at another size (``up`` -> ``edited``) changed, resized onto
-    ``pixels``: only the edited box changes, everything else stays bit-identical."""
-    H, W = pixels.shape[:2]
-    h, w = up.shape[:2]
-    moved = np.abs(edited.astype(np.int32) - up.astype(np.int32)).reshape(h, w, -1).max(axis=2) > 0
-    if not moved.any():
-        return pixels.copy()
-    ys, xs = np.nonzero(moved)
-    sx, sy = w / W, h / H
-    x0, x1 = max(0, int(xs.min() / sx) - 2), min(W, int(xs.max() / sx) + 3)
-    y0, y1 = max(0, int(ys.min() / sy) - 2), min(H, int(ys.max() / sy) + 3)
-    down = _resize(edited, (W, H), cv2.INTER_AREA)[y0:y1, x0:x1].astype(np.float32)
-    same = _resize(up, (W, H), cv2.INTER_AREA)[y0:y1, x0:x1].astype(np.float32)
-    out = pixels.copy()
-    limit = 65535 if pixels.dtype == np.uint16 else 255
-    out[y0:y1, x0:x1] = np.clip(pixels[y0:y1, x0:x1] + np.round(down - same), 0, limit).astype(pixels.dtype)
-    return out
-
-
-def apply_recipe_exact(pixels: np.ndarray, recipe: Recipe, detect, points: np.ndarray | None = None,
-                       canvas: Canvas | None = None,
-                       scale: float = 1.0) -> np.ndarray:
-    """Paper mode: ``detect(pixels) -> (478, 2) points`` is called before every op
-    (``points`` may give the first detection); ``canvas`` as in :func:`apply_exact`.
-
-    ``scale`` != 1 runs the procedure on the photo (or the canvas's part of it) resized by
-    that factor and brings back only what it changed (a photo edited at another size,
-    then resized: the grid, the ramp and the blur belong to the size it was edited at)."""
-    if scale != 1.0 and len(recipe.active()):
-        work = Working.of((pixels.shape[1], pixels.shape[0]), canvas, scale)
-        up = work.picture(pixels)
-        return work.back(pixels, up, apply_recipe_exact(up, recipe, detect, points=work.points(points),
-                                                         canvas=work.canvas))
-    out = pixels
-    for i, step in enumerate(recipe.active()):
-        op = get_op(step.op)
-        pts = points if (i == 0 and points is not None) else detect(out)
-        if op.family == "llw":
-            # The procedure rounds landmarks in the picture it ran on.
-            off = np.array(canvas[:2], np.float64) if canvas is not None else 0.0
-            src = np.round(pts - off) + off
-        else:
-            src = pts
-        out = apply_exact(out, op.geometry(src, step.strength), canvas=canvas)
-    return out.copy() if out is pixels else out

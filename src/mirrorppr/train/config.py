@@ -10,9 +10,11 @@ import yaml
 
 from ..errors import ConfigError
 
-SHIPPED = ("tiny", "small", "paper")
+SHIPPED = ("tiny", "small", "paper", "warp-tiny", "warp-small")
 REQUIRED = {"model": ("encoder", "base"), "data": ("size", "batch_size"), "stage1": ("steps", "lr"),
             "stage2": ("steps", "lr"), "train": ()}
+#: The learned warp head's configs (``kind: warp``).
+WARP_REQUIRED = {"model": (), "data": ("batch_size",), "stage": ("steps", "lr"), "train": ()}
 TRAIN_DEFAULTS = {"seed": 0, "mixed_precision": "no", "grad_accum": 1, "grad_checkpointing": False,
                   "max_grad_norm": 1.0, "log_every": 10, "checkpoint_every": 500, "validate_every": 250,
                   "inference_steps": 20, "fsdp": False}
@@ -54,8 +56,15 @@ def set_dotted(cfg: dict, item: str) -> None:
 
 
 def validate(cfg: dict, where: str = "config") -> dict:
+    from ..model.sizes import model_spec
+
     cfg = copy.deepcopy(cfg)
-    for section, keys in REQUIRED.items():
+    kind = cfg.get("kind", "diffusion")
+    if kind not in ("diffusion", "warp"):
+        raise ConfigError(f"{where}: kind {kind!r}: diffusion (the default) or warp")
+    if isinstance(cfg.get("model"), dict) and "size" in cfg["model"]:
+        cfg["model"] = model_spec(cfg["model"])      # the registry's size, overridden
+    for section, keys in (WARP_REQUIRED if kind == "warp" else REQUIRED).items():
         sec = cfg.setdefault(section, {})
         if not isinstance(sec, dict):
             raise ConfigError(f"{where}: '{section}' must be a mapping")
@@ -68,6 +77,9 @@ def validate(cfg: dict, where: str = "config") -> dict:
         mp = cfg["train"]["mixed_precision"] = "no"
     if mp not in ("no", "bf16", "fp16"):
         raise ConfigError(f"{where}: train.mixed_precision {mp!r}: use no, bf16 or fp16")
+    cfg.setdefault("name", Path(where).stem)
+    if kind == "warp":
+        return cfg
     base = cfg["model"]["base"]
     if base.get("train", "lora") not in ("lora", "full"):
         raise ConfigError(f"{where}: model.base.train must be lora or full")

@@ -6,6 +6,11 @@ line of metrics goes to ``metrics.jsonl`` and TensorBoard; every ``validate_ever
 validation images of fixed quadruplets; every ``checkpoint_every`` steps (and at the end)
 a resumable accelerate state plus the loadable weights (safetensors).
 
+Distributed (``accelerate launch``; DDP, or FSDP with ``train.fsdp``): every rank runs
+validation and export, because a sharded model needs all ranks for each forward and to
+gather its full state; only the main process writes files. On CPUs (gloo) FSDP is set up
+by hand, since accelerate offers it for accelerators only.
+
 Output folder::
 
     stage1/            R-Former (+ encoder when trained) + reconstruction head
@@ -37,12 +42,13 @@ def _collate(samples: list[dict]) -> dict:
 
 class Batches:
     """Endless batches over the shards: epoch 0 uses the stored augmentation, later epochs
-    re-draw it; the curriculum's step follows the samples served."""
+    re-draw it; the curriculum's step follows the samples served. Queries keep their
+    aspect (size buckets, see :mod:`mirrorppr.data.loader`); a batch is one bucket."""
 
     def __init__(self, cfg: dict, rank: int, world: int, start_step: int = 0) -> None:
         from torch.utils.data import DataLoader
 
-        from ..data.loader import QuadrupletDataset
+        from ..data.loader import Buckets, QuadrupletDataset
 
         d = cfg["data"]
         folders = [Path(p) for p in d.get("shards") or []]
@@ -53,12 +59,13 @@ class Batches:
         if missing:
             raise ConfigError(f"data.shards: no such folder {', '.join(missing)}")
         self.ds = QuadrupletDataset(folders, schedule=d.get("schedule"), seed=cfg["train"]["seed"],
-                                    rank=rank, world_size=world, size=int(d["size"]))
+                                    rank=rank, world_size=world, size=int(d["size"]),
+                                    multiple=int(d.get("multiple", 16)))
         if not self.ds.streams:
             raise ConfigError(f"data.shards: no shards in {', '.join(map(str, folders))}")
         self.bs = int(d["batch_size"])
-        self.loader = lambda: DataLoader(self.ds, batch_size=self.bs, num_workers=int(d.get("workers", 0)),
-                                         collate_fn=_collate, drop_last=True)
+        self.loader = lambda: DataLoader(Buckets(self.ds, self.bs, _collate), batch_size=None,
+                                         num_workers=int(d.get("workers", 0)))
         self.samples = start_step * self.bs
         self.epoch = 0
 
@@ -75,40 +82,89 @@ class Batches:
                 raise ConfigError(f"data.shards hold fewer samples than one batch ({self.bs})")
             self.epoch += 1
 
-    def fixed(self, n: int) -> dict:
-        """The first ``n`` samples (stored augmentation): validation quadruplets."""
+    def fixed(self, n: int) -> list[dict]:
+        """The first ``n`` samples (stored augmentation): validation quadruplets, each a
+        batch of one (their shapes may differ)."""
         from ..data.loader import QuadrupletDataset
 
-        ds = QuadrupletDataset(list({p.parent for v in self.ds.streams.values() for p in v}),
-                               schedule=self.ds.schedule, seed=self.ds.seed, size=self.ds.size)
+        ds = QuadrupletDataset(sorted({p.parent for v in self.ds.streams.values() for p in v}),
+                               schedule=self.ds.schedule, seed=self.ds.seed, size=self.ds.size,
+                               multiple=self.ds.multiple)
         items = []
         for s in ds:
-            items.append(s)
+            items.append(_collate([s]))
             if len(items) == n:
                 break
-        return _collate(items)
+        return items
 
 
 def _lr_lambda(warmup: int):
     return lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
 
 
+#: Modules FSDP shards one by one (the rest is sharded with the root).
+WRAP = ("QwenImageTransformerBlock", "ViTMAELayer", "Block", "Level", "Stem")
+
+
 def _accelerator(cfg: dict, out: Path):
-    from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
+    from accelerate import Accelerator, FullyShardedDataParallelPlugin, PartialState
+    from accelerate.utils import DistributedType, ProjectConfiguration
 
     t = cfg["train"]
-    kw = {}
+    cpu = not torch.cuda.is_available()
+    plugin = None
     if t.get("fsdp"):
-        from accelerate import FullyShardedDataParallelPlugin
-
-        # Shard the DiT block by block; only matters when launched on several GPUs.
-        kw["fsdp_plugin"] = FullyShardedDataParallelPlugin(
+        plugin = FullyShardedDataParallelPlugin(
             fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
-            transformer_cls_names_to_wrap=["QwenImageTransformerBlock"], reshard_after_forward=True,
+            transformer_cls_names_to_wrap=list(WRAP), reshard_after_forward=True,
             state_dict_type="SHARDED_STATE_DICT")
-    return Accelerator(mixed_precision=t["mixed_precision"], gradient_accumulation_steps=int(t["grad_accum"]),
-                       project_config=ProjectConfiguration(project_dir=str(out)), **kw)
+    acc = Accelerator(mixed_precision=t["mixed_precision"], gradient_accumulation_steps=int(t["grad_accum"]),
+                      project_config=ProjectConfiguration(project_dir=str(out)), cpu=cpu,
+                      fsdp_plugin=None if cpu else plugin)
+    if plugin is not None and acc.distributed_type == DistributedType.MULTI_CPU:
+        # accelerate turns FSDP on for accelerators only; FSDP2 itself runs on gloo, so the
+        # state says FSDP (in both shared states: later Accelerator objects re-read them).
+        PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+        acc.state.distributed_type = DistributedType.FSDP
+        acc.state.fsdp_plugin = plugin
+        if t["mixed_precision"] != "no":
+            plugin.set_mixed_precision(t["mixed_precision"])
+    return acc
+
+
+def fit_wrap(acc, model) -> None:
+    """FSDP shards, one by one, the wrap classes this model has (accelerate refuses a
+    name it cannot find, and each stage holds other modules)."""
+    plugin = getattr(acc.state, "fsdp_plugin", None)
+    if plugin is None:
+        return
+    have = {type(m).__name__ for m in model.modules()}
+    names = [n for n in WRAP if n in have]
+    plugin.transformer_cls_names_to_wrap = names
+    if not names:
+        plugin.auto_wrap_policy = None
+
+
+def _root(model):
+    """The module under a DDP wrapper (FSDP2 shards in place: the module itself)."""
+    return model.module if hasattr(model, "module") else model
+
+
+class _Unsharded:
+    """Within: the root's own parameters of an FSDP2 module gathered, so submodules can be
+    called outside the root's forward (validation); every rank must enter together."""
+
+    def __init__(self, model) -> None:
+        self.m = model if hasattr(model, "unshard") and hasattr(model, "reshard") else None
+
+    def __enter__(self):
+        if self.m is not None:
+            self.m.unshard()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.m is not None:
+            self.m.reshard()
 
 
 class Logger:
@@ -168,8 +224,11 @@ def _save_image(img: np.ndarray, path: Path) -> None:
 def _save_state(acc, out: Path, stage: str, step: int, done: bool) -> None:
     final = out / "state" / f"stage{stage}"
     tmp = final.with_name(final.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    acc.wait_for_everyone()              # then every rank writes its part (FSDP: its shards)
     acc.save_state(str(tmp))
+    acc.wait_for_everyone()
     if acc.is_main_process:
         atomic_write_text(tmp / "progress.json", json.dumps({"stage": stage, "step": step, "done": done}))
         shutil.rmtree(final, ignore_errors=True)
@@ -190,7 +249,9 @@ def run_loop(stage: str, cfg: dict, out: Path, objective, params: list, acc, log
     steps = int(max_steps if max_steps is not None else scfg["steps"])
     opt = torch.optim.AdamW(params, lr=float(scfg["lr"]), weight_decay=float(scfg.get("weight_decay", 0.0)))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(int(scfg.get("warmup", 0))))
+    fit_wrap(acc, objective)
     objective, opt, sched = acc.prepare(objective, opt, sched)
+    params = [p for p in objective.parameters() if p.requires_grad]     # FSDP swaps them for shards
     prog = _progress(out, stage)
     start = 0
     if prog["step"] and (out / "state" / f"stage{stage}").is_dir():
@@ -233,7 +294,7 @@ def run_loop(stage: str, cfg: dict, out: Path, objective, params: list, acc, log
             dt = time.perf_counter() - t_last
             m = {"loss": float(np.mean(window)), "lr": float(sched.get_last_lr()[0]),
                  "samples_per_s": seen / max(dt, 1e-9), "data_wait_s": wait, "compute_s": busy,
-                 "data_wait_share": wait / max(wait + busy, 1e-9)}
+                 "data_wait_share": wait / max(wait + busy, 1e-9), "processes": acc.num_processes}
             if torch.cuda.is_available():
                 m["gpu_mem_gb"] = torch.cuda.max_memory_allocated() / 2 ** 30
             log.log(f"stage{stage}", step, m)
@@ -254,67 +315,75 @@ def run_loop(stage: str, cfg: dict, out: Path, objective, params: list, acc, log
 
 
 def train_stage1(cfg: dict, out: Path, *, max_steps=None, deadline=None, progress=True) -> dict:
+    from ..model.blocks import save_model
+    from ..model.encoder import PatchEncoder
     from ..model.head import ReconstructionHead
-    from ..model.pipeline import build_extractor
+    from ..model.pipeline import build_extractor, to_uint8
+    from ..model.rformer import RFormer
     from .losses import ReconstructionObjective
 
     acc = _accelerator(cfg, out)
     torch.manual_seed(int(cfg["train"]["seed"]))
     src = out / "stage1"
     spec = cfg["model"]
+    encoder, rformer = build_extractor(spec)
+    h = spec["head"]
+    head = ReconstructionHead(token_width=rformer.config.width, num_queries=rformer.config.num_queries,
+                              feature_dim=encoder.dim, width=h["width"], num_layers=h["num_layers"],
+                              num_heads=h["num_heads"], patch_size=int(encoder.vit.config.patch_size),
+                              num_patches=encoder.num_patches())
     if (src / "rformer").is_dir():           # resume: start from the last export
-        spec = json.loads(json.dumps(spec))
-        if (src / "encoder").is_dir():
-            spec["encoder"]["path"] = str(src / "encoder")
-    encoder, rformer, spec = build_extractor(spec)
-    hcfg = {"token_width": spec["rformer"].get("width", 768), "num_queries": spec["rformer"].get("num_queries", 8),
-            "feature_dim": encoder.dim, "patch_size": int(encoder.vit.config.patch_size),
-            "num_patches": encoder.num_patches(), **spec.get("head", {})}
-    head = ReconstructionHead(**hcfg)
-    if (src / "rformer").is_dir():
-        from ..model.rformer import RFormer
         rformer.load_state_dict(RFormer.from_pretrained(src / "rformer").state_dict())
         head.load_state_dict(ReconstructionHead.from_pretrained(src / "head").state_dict())
+        if (src / "encoder").is_dir():
+            encoder.load_state_dict(PatchEncoder.from_pretrained(src / "encoder").state_dict())
     objective = ReconstructionObjective(encoder, rformer, head)
     params = [p for p in objective.parameters() if p.requires_grad]
     log = Logger(out, acc.is_main_process)
     val = Batches(cfg, 0, 1).fixed(int(cfg["data"].get("validation", 4)))
 
     def export(step: int) -> None:
-        if not acc.is_main_process:
-            return
-        tmp = out / "stage1.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        acc.unwrap_model(objective).rformer.save_pretrained(tmp / "rformer")
-        acc.unwrap_model(objective).head.save_pretrained(tmp / "head")
-        if not encoder.frozen:
-            encoder.save_pretrained(tmp / "encoder")
-        (tmp / "spec.json").write_text(json.dumps({"model": spec, "step": step}, indent=1))
-        shutil.rmtree(src, ignore_errors=True)
-        tmp.rename(src)
+        state = acc.get_state_dict(objective)          # every rank: FSDP gathers the shards
+        if acc.is_main_process:
+            part = lambda name: {k[len(name) + 1:]: v for k, v in state.items()  # noqa: E731
+                                 if k.startswith(name + ".")}
+            tmp = out / "stage1.partial"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            obj = _root(objective)
+            save_model(obj.rformer, tmp / "rformer", part("rformer"))
+            save_model(obj.head, tmp / "head", part("head"))
+            if not obj.encoder.frozen:
+                save_model(obj.encoder, tmp / "encoder", part("encoder"))
+            (tmp / "progress.json").write_text(json.dumps({"step": step}))
+            shutil.rmtree(src, ignore_errors=True)
+            tmp.rename(src)
+        acc.wait_for_everyone()
 
     @torch.no_grad()
     def validate(step: int) -> None:
-        if not acc.is_main_process:
-            return
-        obj = acc.unwrap_model(objective)
+        obj = _root(objective)
         obj.eval()
-        b = {k: (v.to(acc.device) if torch.is_tensor(v) else v) for k, v in val.items()}
-        feats = obj.encoder(torch.cat([b["source"], b["target"], b["query"]]))
-        fs, ft, fq = feats.chunk(3)
-        pred = obj.head(obj.rformer(fs, ft), fq, b["query"])
-        from ..model.pipeline import to_uint8
-        # Scored at the head's own size: the no-op is the query resampled the same way.
-        size = pred.shape[-2:]
-        rs = lambda x: torch.nn.functional.interpolate(x.float(), size=size, mode="bilinear",  # noqa: E731
-                                                       antialias=True, align_corners=False)
-        loss = float(torch.nn.functional.mse_loss(pred, rs(b["ground_truth"])))
-        q, g, p = to_uint8(rs(b["query"])), to_uint8(rs(b["ground_truth"])), to_uint8(pred)
-        _save_image(_grid([[qi, gi, pi] for qi, gi, pi in zip(q, g, p)]),
-                    out / "validation" / f"stage1-{step:06d}.png")
-        log.log("stage1/val", step, {"loss": loss, "psnr": float(np.mean([_psnr(x, y) for x, y in zip(p, g)])),
-                                     "psnr_noop": float(np.mean([_psnr(x, y) for x, y in zip(q, g)]))})
+        rows, ps, p0, losses = [], [], [], []
+        with _Unsharded(objective):
+            for item in val:
+                b = {k: (v.to(acc.device) if torch.is_tensor(v) else v) for k, v in item.items()}
+                fs, ft = obj.encoder(torch.cat([b["source"], b["target"]])).chunk(2)
+                fq = obj.encoder(b["query"])
+                pred = obj.head(obj.rformer(fs, ft), fq, b["query"])
+                # Scored at the head's own size: the no-op is the query resampled the same way.
+                size = pred.shape[-2:]
+                rs = lambda x: torch.nn.functional.interpolate(x.float(), size=size, mode="bilinear",  # noqa: E731
+                                                               antialias=True, align_corners=False)
+                losses.append(float(torch.nn.functional.mse_loss(pred, rs(b["ground_truth"]))))
+                q, g, p = to_uint8(rs(b["query"]))[0], to_uint8(rs(b["ground_truth"]))[0], to_uint8(pred)[0]
+                rows.append([q, g, p])
+                ps.append(_psnr(p, g))
+                p0.append(_psnr(q, g))
+        if acc.is_main_process:
+            _save_image(_grid(rows), out / "validation" / f"stage1-{step:06d}.png")
+        log.log("stage1/val", step, {"loss": float(np.mean(losses)), "psnr": float(np.mean(ps)),
+                                     "psnr_noop": float(np.mean(p0))})
         obj.train()
 
     try:
@@ -325,7 +394,8 @@ def train_stage1(cfg: dict, out: Path, *, max_steps=None, deadline=None, progres
 
 
 def train_stage2(cfg: dict, out: Path, *, max_steps=None, deadline=None, progress=True) -> dict:
-    from ..model.pipeline import MirrorPPRPipeline
+    from ..model.encoder import PatchEncoder
+    from ..model.pipeline import MirrorPPRPipeline, to_uint8
     from ..model.rformer import RFormer
     from .losses import FlowMatchingObjective
 
@@ -335,14 +405,12 @@ def train_stage2(cfg: dict, out: Path, *, max_steps=None, deadline=None, progres
     if (weights / "mirrorppr.json").is_file() and _progress(out, "2")["step"]:
         pipe = MirrorPPRPipeline.from_pretrained(weights)           # resume stage II
     else:
-        spec = json.loads(json.dumps(cfg["model"]))
+        pipe = MirrorPPRPipeline.build(cfg["model"])
         s1 = out / "stage1"
-        if (s1 / "encoder").is_dir():
-            spec["encoder"]["path"] = str(s1 / "encoder")
-        pipe = MirrorPPRPipeline.build(spec)
-        pipe.spec["resolution"] = int(cfg["model"].get("resolution", cfg["data"]["size"]))
-        if (s1 / "rformer").is_dir():        # the R-Former pretrained in stage I
+        if (s1 / "rformer").is_dir():        # the extractor pretrained in stage I
             pipe.rformer.load_state_dict(RFormer.from_pretrained(s1 / "rformer").state_dict())
+            if (s1 / "encoder").is_dir():
+                pipe.encoder.load_state_dict(PatchEncoder.from_pretrained(s1 / "encoder").state_dict())
         elif acc.is_main_process:
             print("stage II without stage I: the R-Former starts from scratch")
     if cfg["train"]["grad_checkpointing"]:
@@ -354,24 +422,27 @@ def train_stage2(cfg: dict, out: Path, *, max_steps=None, deadline=None, progres
     val = Batches(cfg, 0, 1).fixed(int(cfg["data"].get("validation", 4)))
 
     def export(step: int) -> None:
+        state = acc.get_state_dict(objective)          # every rank: FSDP gathers the shards
         if acc.is_main_process:
-            pipe.save_pretrained(weights, extra={"trained_steps": step, "config": cfg.get("name")})
+            pipe.save_pretrained(weights, extra={"trained_steps": step, "config": cfg.get("name")},
+                                 state_dict=state)
+        acc.wait_for_everyone()
 
     @torch.no_grad()
     def validate(step: int) -> None:
-        if not acc.is_main_process:
-            return
-        from ..model.pipeline import to_uint8
         objective.eval()
         rows, ps, p0 = [], [], []
-        for i in range(val["query"].shape[0]):
-            s, t_, q, g = (to_uint8(val[k][i:i + 1])[0] for k in ("source", "target", "query", "ground_truth"))
-            o = pipe(s, t_, q, num_inference_steps=int(cfg["train"]["inference_steps"]), seed=i, progress=False)
-            o = cv2.resize(o, (g.shape[1], g.shape[0]), interpolation=cv2.INTER_AREA)
-            rows.append([s, t_, q, g, o])
-            ps.append(_psnr(o, g))
-            p0.append(_psnr(q, g))
-        _save_image(_grid(rows), out / "validation" / f"stage2-{step:06d}.png")
+        with _Unsharded(objective):
+            for i, item in enumerate(val):
+                s, t_, q, g = (to_uint8(item[k])[0] for k in ("source", "target", "query", "ground_truth"))
+                o = pipe(s, t_, q, num_inference_steps=int(cfg["train"]["inference_steps"]),
+                         generator=torch.Generator().manual_seed(i), output_type="np", progress=False).images[0]
+                o = (o * 255).round().astype(np.uint8)
+                rows.append([s, t_, q, g, o])
+                ps.append(_psnr(o, g))
+                p0.append(_psnr(q, g))
+        if acc.is_main_process:
+            _save_image(_grid(rows), out / "validation" / f"stage2-{step:06d}.png")
         log.log("stage2/val", step, {"psnr": float(np.mean(ps)), "psnr_noop": float(np.mean(p0))})
         objective.train()
 

@@ -18,8 +18,8 @@ class ReconstructionObjective(nn.Module):
         self.encoder, self.rformer, self.head = encoder, rformer, head
 
     def forward(self, batch: dict) -> torch.Tensor:
-        feats = self.encoder(torch.cat([batch["source"], batch["target"], batch["query"]]))
-        fs, ft, fq = feats.chunk(3)
+        fs, ft = self.encoder(torch.cat([batch["source"], batch["target"]])).chunk(2)
+        fq = self.encoder(batch["query"])         # its own call: the query keeps its aspect until here
         return self.head.loss(self.rformer(fs, ft), fq, batch["query"], batch["ground_truth"])
 
 

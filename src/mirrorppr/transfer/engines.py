@@ -5,11 +5,14 @@ All share one interface and are chosen by name:
 - ``recipe``: the fitted library ops, applied to the query's own landmarks;
 - ``flow``:   the exemplar's measured motion, carried to the query face by landmark
   correspondence (handles edits outside the op vocabulary);
-- ``auto``:   the recipe, plus the part of the motion it does not explain (default);
+- ``auto``:   what reproduced the exemplar best when the analysis tried each way on the
+  exemplar itself (``Operation.choice``): the recipe, the recipe plus the motion it
+  leaves, the motion itself, or the paper's procedure (default);
 - ``model``:  the learned MirrorPPR system (registered by :mod:`mirrorppr.model` when
   its optional dependencies and weights are available).
 Warp engines move pixels and never regenerate them: pixels outside the moved region
-are bit-identical, and full resolution, bit depth and alpha are kept.
+are bit-identical, and full resolution, bit depth and alpha are kept. An operation of
+paper provenance is re-rendered with the paper's procedure (:mod:`mirrorppr.paper`).
 """
 from __future__ import annotations
 
@@ -18,23 +21,16 @@ from typing import Callable
 
 import numpy as np
 
-from ..analyze.operation import Operation
+from ..analyze.operation import Operation, Paper
 from ..errors import ConfigError
 from ..landmarks import Face
-from ..ops.alignment import edit_as_paper
 from ..ops.base import get_op
-from ..ops.recipe import Recipe, apply_recipe_exact, recipe_field, working_scale
+from ..ops.recipe import Recipe, recipe_field
 from ..warp.field import Field
 from .transport import transport
 
 #: Exact (paper) application of LLW recipes up to this many pixels; fast above.
 EXACT_MAX_PIXELS = 8_000_000
-#: The auto engine adds the residual motion when the recipe leaves at least this share
-#: of the measured motion unexplained.
-RESIDUAL_SHARE = 0.50
-#: Without a recipe, auto carries the raw motion only when it peaks above this
-#: (inter-ocular units: 0.03 = 3% of the eye distance).
-MIN_FLOW_PEAK = 0.03
 
 
 @dataclass
@@ -82,23 +78,13 @@ def _recipe(op: Operation, opts: TransferOptions) -> Recipe:
 
 
 def _use_exact(op: Operation, recipe: Recipe, pixels: np.ndarray, opts: TransferOptions) -> bool:
-    """Exact (the paper's procedure) when asked, or in auto mode when the exemplar itself
-    shows that procedure's resampling ramp: then reproducing it is what the exemplar did."""
+    """Exact (the paper's procedure) when asked, or in auto mode when the exemplar was
+    proven to be made by that procedure: then reproducing it is what the exemplar did."""
     if opts.mode != "auto":
         return opts.mode == "exact"
     llw = all(get_op(s.op).family == "llw" for s in recipe)
-    return llw and _paper_made(op) and pixels.shape[0] * pixels.shape[1] <= EXACT_MAX_PIXELS
-
-
-def _paper_made(op: Operation) -> bool:
-    return float(op.meta.get("ramp_slope", 0.0)) > 0
-
-
-def _edits_any_photo_whole(op: Operation) -> bool:
-    """The exemplar shows a pipeline unlike the paper's: its photo was no face crop, and
-    yet the image-space check found it edited whole. Its queries are edited whole too."""
-    return (op.meta.get("face_crop") is False and op.meta.get("canvas") is None
-            and op.meta.get("image_refined_gain_db") is not None)
+    return (llw and isinstance(op.provenance, Paper)
+            and pixels.shape[0] * pixels.shape[1] <= EXACT_MAX_PIXELS)
 
 
 def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, Field | None]:
@@ -107,54 +93,66 @@ def _recipe_result(op, pixels, face, opts, detect) -> tuple[np.ndarray | None, F
     if not len(recipe):
         return None, None
     if _use_exact(op, recipe, pixels, opts):
-        if _paper_made(op) and not _edits_any_photo_whole(op):
+        from ..paper.render import apply_recipe_exact, edit_as_paper, working_scale
+
+        prov = op.provenance
+        if isinstance(prov, Paper) and not prov.edits_any_photo_whole:
             # Framed as the paper's pipeline framed photos: a face crop whole (at the
             # paper's working size when smaller), any other photo on its face's aligned crop.
             return edit_as_paper(pixels, recipe, detect, points=face.points), None
-        # The whole photo, at the exemplar's working size when the query is smaller.
-        scale = working_scale(max(pixels.shape[:2]), op.meta.get("working_side"))
+        side = prov.working_side if isinstance(prov, Paper) else None
+        scale = working_scale(max(pixels.shape[:2]), side)
         return apply_recipe_exact(pixels, recipe, detect, points=face.points, scale=scale), None
     size = (pixels.shape[1], pixels.shape[0])
     f, _ = recipe_field(face.points, recipe, size, working_for(face, size))
     return None, f
 
 
-def _flow_field(grid: np.ndarray, op: Operation, pixels: np.ndarray, face: Face,
-                opts: TransferOptions) -> Field:
+def motion_field(grid: np.ndarray, op: Operation, pixels: np.ndarray, face: Face,
+                 opts: TransferOptions) -> Field:
+    """A normalised-grid motion of ``op`` carried onto the query face."""
     size = (pixels.shape[1], pixels.shape[0])
     return transport(grid * np.float32(opts.strength), op.landmarks, face.points, size,
                      working_for(face, size))
 
 
+def _finish(pixels, done: np.ndarray | None, f: Field | None, extra: Field | None = None) -> np.ndarray:
+    if done is not None:
+        return extra.apply(done) if extra is not None else done
+    if extra is not None:
+        f = f.then(extra) if f is not None else extra
+    return f.apply(pixels) if f is not None else pixels.copy()
+
+
 def recipe_engine(op, pixels, face, opts, detect) -> np.ndarray:
     done, f = _recipe_result(op, pixels, face, opts, detect)
-    if done is not None:
-        return done
-    return f.apply(pixels) if f is not None else pixels.copy()
+    return _finish(pixels, done, f)
+
+
+def recipe_residual_engine(op, pixels, face, opts, detect) -> np.ndarray:
+    """The recipe, then the measured motion it leaves unexplained."""
+    done, f = _recipe_result(op, pixels, face, opts, detect)
+    return _finish(pixels, done, f, motion_field(op.residual, op, pixels, face, opts))
 
 
 def flow_engine(op, pixels, face, opts, detect) -> np.ndarray:
-    return _flow_field(op.flow, op, pixels, face, opts).apply(pixels)
+    return motion_field(op.flow, op, pixels, face, opts).apply(pixels)
 
 
 def auto_engine(op, pixels, face, opts, detect) -> np.ndarray:
-    done, f = _recipe_result(op, pixels, face, opts, detect)
-    use_residual = (1.0 - op.explained) >= RESIDUAL_SHARE and not opts.overrides
-    if not len(_recipe(op, opts)):
-        # Nothing in the vocabulary explains it: carry the measured motion itself, if it is
-        # a clear facial edit (not measurement noise).
-        peak = float(np.hypot(op.flow[..., 0], op.flow[..., 1]).max(initial=0.0))
-        if peak < MIN_FLOW_PEAK:
-            return pixels.copy()
-        return flow_engine(op, pixels, face, opts, detect)
-    if use_residual:
-        res = _flow_field(op.residual, op, pixels, face, opts)
-        if done is not None:
-            return res.apply(done)
-        f = f.then(res) if f is not None else res
-    if done is not None:
-        return done
-    return f.apply(pixels) if f is not None else pixels.copy()
+    """What the exemplar's own check chose (``op.choice``). Per-op overrides (sliders)
+    act on the recipe; the motion the recipe leaves is still carried, so moving one
+    slider changes that op alone."""
+    choice = op.choice
+    if opts.overrides and choice == "flow":
+        choice = "recipe+residual"
+    if choice == "none":
+        return pixels.copy()
+    if choice in ("recipe", "paper"):
+        return recipe_engine(op, pixels, face, opts, detect)
+    if choice == "recipe+residual":
+        return recipe_residual_engine(op, pixels, face, opts, detect)
+    return flow_engine(op, pixels, face, opts, detect)
 
 
 register_engine("recipe", recipe_engine)

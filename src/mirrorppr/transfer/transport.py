@@ -1,38 +1,105 @@
 """Carrying an exemplar's motion onto another face.
 
-The query face and the exemplar face are put in correspondence by their 468 mesh
-landmarks plus rings of points around the face oval (scaled out from the face centre,
-so the map continues smoothly past the face and becomes a similarity far away). A
-Delaunay triangulation of the query's points gives, for every query pixel, the matching
-exemplar position (piecewise affine) and each triangle's linear map, which rotates and
-scales the exemplar's motion vectors into the query's geometry.
+A retoucher's stroke sits on a feature and has a size in proportion to the face: "push
+the jaw in, about this much". So the carried motion is anchored by landmarks and sized
+by the faces' overall scale:
+
+- positions: a query point (in its face-normalised frame) is matched to the exemplar
+  point that lies the same way from the same features: its own coordinates, shifted by
+  the landmarks' offsets between the two faces (the 468 mesh points plus rings around the
+  oval, so the map continues past the face), averaged smoothly over a small neighbourhood;
+- vectors: the exemplar's motion at that point, in normalised units, is turned into
+  query pixels by the query's frame (a similarity: the query's eye line and eye distance).
+
+Averaging the offsets keeps the map smooth, so the carried field has no seams, and keeps
+its local scale near the faces' overall ratio, so a round brush stays round instead of
+being stretched by the local shape of the other face. When the two faces look in
+opposite directions (one turned left, the other right), the exemplar is mirrored first,
+so that an edit of the near side of the face lands on the near side of the query.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
-from ..analyze.normalize import Frame, sample_grid
-from ..landmarks.topology import FACE_OVAL
+from ..analyze.normalize import Frame, remap_points, sample_grid
+from ..landmarks.topology import FACE_OVAL, MIRROR, yaw
 from ..warp.field import Field, working_shape
 
 #: Rings around the face oval, as multiples of the oval's distance from the face centre.
 RINGS = (1.3, 1.7, 2.3, 3.2)
-#: A triangle may stretch vectors at most this many times the median stretch.
-MAX_STRETCH = 2.0
-#: The motion fades out between these multiples of the oval distance (beyond = none).
-FADE = (1.6, 2.4)
+#: Landmark offsets are averaged over this radius (inter-ocular units): smooth, yet
+#: close to the features.
+SMOOTH = 0.15
+#: The offset lattice: its step and how far past the motion grid it reaches.
+LATTICE = 0.04
+MARGIN = 0.6
+#: Faces count as turned when their estimated yaw exceeds this (degrees).
+TURNED = 12.0
 
 
-def _with_rings(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mesh points (468) plus oval rings; also returns each point's radial factor."""
+def _with_rings(points: np.ndarray) -> np.ndarray:
+    """Mesh points (468) plus rings scaled out from the face oval."""
     mesh = points[:468]
     oval = points[FACE_OVAL]
     c = oval.mean(0)
-    rings = [c + (oval - c) * k for k in RINGS]
-    pts = np.vstack([mesh, *rings])
-    factor = np.concatenate([np.ones(len(mesh))] + [np.full(len(oval), k) for k in RINGS])
-    return pts, factor
+    return np.vstack([mesh] + [c + (oval - c) * k for k in RINGS])
+
+
+def mirrored(grid: np.ndarray, norm_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The exemplar as if photographed in a mirror: landmarks relabelled left<->right
+    and reflected across the face's vertical axis (normalised u -> -u), and its motion
+    grid reflected the same way (the grid is symmetric about u = 0)."""
+    pts = np.asarray(norm_points, float)[MIRROR] * np.array([-1.0, 1.0])
+    g = grid[:, ::-1].copy()
+    g[..., 0] *= -1.0
+    return g, pts
+
+
+def opposite_yaw(exemplar_norm: np.ndarray, query_points: np.ndarray) -> bool:
+    """Whether the two faces are turned clearly to opposite sides."""
+    a, b = yaw(exemplar_norm), yaw(query_points)
+    return abs(a) > TURNED and abs(b) > TURNED and a * b < 0
+
+
+class Correspondence:
+    """Query-normalised position -> exemplar-normalised position, smooth."""
+
+    def __init__(self, query_norm: np.ndarray, exemplar_norm: np.ndarray, extent) -> None:
+        q, e = _with_rings(query_norm), _with_rings(exemplar_norm)
+        (u0, u1), (v0, v1) = extent
+        self.u0, self.v0 = u0 - MARGIN, v0 - MARGIN
+        nu = int(np.ceil((u1 - u0 + 2 * MARGIN) / LATTICE)) + 1
+        nv = int(np.ceil((v1 - v0 + 2 * MARGIN) / LATTICE)) + 1
+        # Normalised convolution: splat each landmark's offset onto the lattice, blur
+        # offsets and weights alike, divide. Where no landmark is near, the widest blur
+        # level fills in, so the map stays defined (and smooth) everywhere.
+        num = np.zeros((nv, nu, 2), np.float32)
+        den = np.zeros((nv, nu), np.float32)
+        fx = (q[:, 0] - self.u0) / LATTICE
+        fy = (q[:, 1] - self.v0) / LATTICE
+        ix, iy = np.floor(fx).astype(int), np.floor(fy).astype(int)
+        ax, ay = fx - ix, fy - iy
+        off = (e - q).astype(np.float32)
+        for dx, dy, w in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
+            x, y = ix + dx, iy + dy
+            ok = (x >= 0) & (x < nu) & (y >= 0) & (y < nv)
+            np.add.at(num, (y[ok], x[ok]), off[ok] * w[ok, None])
+            np.add.at(den, (y[ok], x[ok]), w[ok])
+        shift = np.zeros_like(num)
+        filled = np.zeros_like(den, bool)
+        for k in (1.0, 3.0, 9.0):
+            s = SMOOTH * k / LATTICE
+            n = cv2.GaussianBlur(num, (0, 0), s)
+            d = cv2.GaussianBlur(den, (0, 0), s)
+            ok = (d > 1e-3 * d.max()) & ~filled
+            shift[ok] = n[ok] / d[ok, None]
+            filled |= ok
+        self.shift = shift
+
+    def __call__(self, uv: np.ndarray) -> np.ndarray:
+        s = remap_points(self.shift, (uv[:, 0] - self.u0) / LATTICE, (uv[:, 1] - self.v0) / LATTICE)
+        return uv + s
 
 
 def transport(grid: np.ndarray, exemplar_norm: np.ndarray, query_points: np.ndarray,
@@ -40,67 +107,33 @@ def transport(grid: np.ndarray, exemplar_norm: np.ndarray, query_points: np.ndar
     """A normalised-grid motion (exemplar) as a Field on a query image of ``size``.
 
     ``exemplar_norm`` are the exemplar's landmarks in its normalised frame; the query's
-    are in pixels. The result is zero where the grid is zero and fades out around the face.
+    are in pixels. The result is zero where the carried grid is zero.
     """
+    from ..analyze.normalize import U_RANGE, V_RANGE
+
     W, H = size
     w, h = working_shape(size, working)
     field = np.zeros((h, w, 2), np.float32)
     if not np.abs(grid).max(initial=0) > 0:
         return Field(field, (W, H))
-    qpts, factor = _with_rings(np.asarray(query_points, float))
-    epts, _ = _with_rings(np.asarray(exemplar_norm, float))
-    tri = Delaunay(qpts)
-    # Only cells inside the outermost ring's box can move.
-    x0, y0 = np.floor(qpts.min(0)).astype(int)
-    x1, y1 = np.ceil(qpts.max(0)).astype(int)
+    query_points = np.asarray(query_points, float)
+    exemplar_norm = np.asarray(exemplar_norm, float)
+    if opposite_yaw(exemplar_norm, query_points):
+        grid, exemplar_norm = mirrored(grid, exemplar_norm)
+    fq = Frame.of(query_points)
+    corr = Correspondence(fq.to_norm(query_points), exemplar_norm, (U_RANGE, V_RANGE))
+    # Only cells whose normalised position falls near the motion grid can move.
     ux, uy = W / w, H / h
-    cx0, cy0 = max(0, int(x0 / ux)), max(0, int(y0 / uy))
-    cx1, cy1 = min(w, int(np.ceil(x1 / ux)) + 1), min(h, int(np.ceil(y1 / uy)) + 1)
+    corners = fq.to_pixels(np.array([[u, v] for u in U_RANGE for v in V_RANGE], float))
+    pad = MARGIN * fq.scale
+    x0, y0 = np.floor((corners.min(0) - pad) / [ux, uy]).astype(int)
+    x1, y1 = np.ceil((corners.max(0) + pad) / [ux, uy]).astype(int)
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1 + 1), min(h, y1 + 1)
     if cx1 <= cx0 or cy1 <= cy0:
         return Field(field, (W, H))
-    X = (np.arange(cx0, cx1) + 0.5) * ux - 0.5
-    Y = (np.arange(cy0, cy1) + 0.5) * uy - 0.5
-    gx, gy = np.meshgrid(X, Y)
-    p = np.stack([gx.ravel(), gy.ravel()], 1)
-    simplex = tri.find_simplex(p)
-    ok = simplex >= 0
-    p, s = p[ok], simplex[ok]
-    T = tri.transform[s]                                   # (N, 3, 2): barycentric transform
-    b01 = np.einsum("nij,nj->ni", T[:, :2], p - T[:, 2])
-    bary = np.concatenate([b01, 1 - b01.sum(1, keepdims=True)], axis=1)
-    verts = tri.simplices[s]                               # (N, 3)
-    uv = np.einsum("ni,nij->nj", bary, epts[verts])        # exemplar normalised position
-    d_norm = sample_grid(grid, uv)
-    # Linear map exemplar-normalised -> query pixels, per triangle.
-    q0, q1, q2 = qpts[verts[:, 0]], qpts[verts[:, 1]], qpts[verts[:, 2]]
-    e0, e1, e2 = epts[verts[:, 0]], epts[verts[:, 1]], epts[verts[:, 2]]
-    Q = np.stack([q1 - q0, q2 - q0], axis=2)               # (N, 2, 2) columns
-    E = np.stack([e1 - e0, e2 - e0], axis=2)
-    det = E[:, 0, 0] * E[:, 1, 1] - E[:, 0, 1] * E[:, 1, 0]
-    good = np.abs(det) > 1e-12
-    Einv = np.zeros_like(E)
-    Einv[good, 0, 0] = E[good, 1, 1] / det[good]
-    Einv[good, 1, 1] = E[good, 0, 0] / det[good]
-    Einv[good, 0, 1] = -E[good, 0, 1] / det[good]
-    Einv[good, 1, 0] = -E[good, 1, 0] / det[good]
-    J = np.einsum("nij,njk->nik", Q, Einv)
-    # Folded or degenerate triangles (very different poses) would blow vectors up: cap
-    # each local map's stretch at a few times the faces' overall scale ratio.
-    scale = float(np.median(np.sqrt(np.abs(np.linalg.det(J[good]))))) if good.any() else 1.0
-    norm = np.linalg.norm(J, ord=2, axis=(1, 2))
-    J *= np.minimum(1.0, MAX_STRETCH * scale / np.maximum(norm, 1e-9))[:, None, None]
-    d = np.einsum("nij,nj->ni", J, d_norm)
-    # Fade with the radial factor (interpolated from the vertices).
-    k = np.einsum("ni,ni->n", bary, factor[verts])
-    fade = np.clip((FADE[1] - k) / (FADE[1] - FADE[0]), 0.0, 1.0)
-    d *= fade[:, None]
-    d[~good] = 0
-    out = np.zeros((len(ok), 2), np.float32)
-    out[ok] = d
-    field[cy0:cy1, cx0:cx1] = out.reshape(len(Y), len(X), 2)
+    gx, gy = np.meshgrid((np.arange(cx0, cx1) + 0.5) * ux - 0.5, (np.arange(cy0, cy1) + 0.5) * uy - 0.5)
+    uv = fq.to_norm(np.stack([gx.ravel(), gy.ravel()], 1))
+    d = fq.vec_to_pixels(sample_grid(grid, corr(uv)))
+    field[cy0:cy1, cx0:cx1] = d.reshape(cy1 - cy0, cx1 - cx0, 2).astype(np.float32)
     field[np.abs(field) < 1e-3] = 0
     return Field(field, (W, H))
-
-
-def query_frame(points: np.ndarray) -> Frame:
-    return Frame.of(points)

@@ -30,10 +30,11 @@ import cv2
 import numpy as np
 
 from ..errors import MirrorError
-from ..ops.alignment import PAPER_SIDE, paper_canvas
 from ..ops.apply import mask_in_box, region_box
 from ..ops.base import get_op, ops_in
-from ..ops.recipe import Canvas, Recipe, Step, Working, apply_recipe_exact, working_scale
+from ..ops.recipe import Recipe, Step
+from .framing import PAPER_SIDE, paper_canvas
+from .render import Canvas, Working, apply_recipe_exact, working_scale
 
 #: Accept the refined recipe only if the exact procedure reproduces the exemplar this
 #: well (PSNR gain in the changed region, dB): otherwise the exemplar was made some other

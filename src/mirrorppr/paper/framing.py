@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .recipe import Canvas, Recipe, apply_recipe_exact, working_scale
+from .render import Canvas
 
 #: Face-mesh counterparts of the six eye-contour points the alignment averages per eye
 #: (outer corner, two upper-lid points, inner corner, two lower-lid points).
@@ -92,15 +92,3 @@ def paper_canvas(points: np.ndarray, size: tuple[int, int]
         return None
     canvas = aligned_square(points).canvas()
     return canvas, PAPER_SIDE / canvas[2]
-
-
-def edit_as_paper(pixels: np.ndarray, recipe: Recipe, detect, points: np.ndarray | None = None
-                  ) -> np.ndarray:
-    """Apply LLW ops the way the paper's data pipeline did (as this module infers it): a
-    face crop whole, at :data:`PAPER_SIDE` when smaller; any other photo on its face's
-    aligned crop at that size, what changed brought back. ``detect(pixels) -> points``."""
-    pts = detect(pixels) if points is None else points
-    h, w = pixels.shape[:2]
-    frame = paper_canvas(pts, (w, h))
-    canvas, scale = frame if frame is not None else (None, working_scale(max(h, w), PAPER_SIDE))
-    return apply_recipe_exact(pixels, recipe, detect, points=pts, canvas=canvas, scale=scale)

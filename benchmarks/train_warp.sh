@@ -23,8 +23,11 @@ if [[ $STAGES == *train* ]]; then
 fi
 if [[ $STAGES == *eval* ]]; then
   for set in simface liquify; do
-    nice -n 10 $PY -m mirrorppr eval "$OUT/cases/$set" --engine learned-warp --engine recipe --engine auto \
-      --weights "$OUT/run/weights" --no-facesim --out "$OUT/eval-$set"
+    # The training-free engines do not depend on the weights: scored once, apart.
+    [[ -f "$OUT/eval-$set-base/results.json" ]] || nice -n 10 $PY -m mirrorppr eval "$OUT/cases/$set" \
+      --engine recipe --engine auto --no-facesim --out "$OUT/eval-$set-base"
+    nice -n 10 $PY -m mirrorppr eval "$OUT/cases/$set" --engine learned-warp --weights "$OUT/run/weights" \
+      --no-facesim --out "$OUT/eval-$set-warp"
   done
-  nice -n 10 $PY benchmarks/bench_warp.py --weights "$OUT/run/weights" --run "$OUT/run" --evals "$OUT"/eval-*
+  nice -n 10 $PY benchmarks/bench_warp.py --weights "$OUT/run/weights" --run "$OUT/run" --evals "$OUT"/eval-*-*
 fi

@@ -41,10 +41,14 @@ RESIDUAL_SMOOTH = 0.06
 CHOICE_MARGIN_DB = 0.5
 CHOICE_MARGIN_SHARE = 0.1
 #: The paper's reading is kept only when it reproduces the exemplar this much better
-#: than the best clean candidate (dB).
+#: than the clean reading's ops (dB)...
 PAPER_MARGIN_DB = 1.0
+#: ...and comes near what the measured motion itself reproduces (this share of its gain):
+#: the measured motion reproduces any exemplar, the paper's artefacts included, so it is
+#: the ceiling a right reading approaches, not a rival explanation.
+PAPER_NEAR_FLOW = 0.75
 #: In ``auto``, the paper's search runs only when its cheap first reading comes within
-#: this of the best clean candidate (dB) or the pair shows a pasted crop.
+#: this of the clean recipe (dB) or the pair shows a pasted crop.
 PAPER_GATE_DB = 1.0
 #: ...and only on photos up to this long side (the paper worked at 1024 px).
 PAPER_MAX_SIDE = 2048
@@ -133,26 +137,28 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
                    landmark_motion=lm_motion, explained=fit.explained, meta=meta)
 
     say("checking each transfer on the exemplar", 0.6)
-    trial = Trial.of(src, tgt_r, valid, face)
+    trial = Trial.of(src, tgt_r, valid, face, moved=whole.moved())
     cands = _clean_candidates(op, trial)
 
     def detect(px: np.ndarray) -> np.ndarray:
         return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
 
     paper = None
-    if procedure != "clean" and max(size) <= PAPER_MAX_SIDE:
+    # The paper's procedure made its after photos at the before photo's size, pixel for
+    # pixel: it is read on the pair as it came (its pasted crops look like a re-framing).
+    if procedure != "clean" and max(size) <= PAPER_MAX_SIDE and tgt.shape == src.shape:
         say("trying the paper's procedure", 0.75)
-        paper = _paper_candidate(op, src, tgt_r, face, flow, frame, families, max_ops, detect, trial,
-                                 cands, thorough=procedure == "paper")
-    best = max(cands, key=lambda c: c.gain_db) if cands else None
-    if paper is not None and (best is None or paper[1].gain_db >= best.gain_db + PAPER_MARGIN_DB):
+        paper = _paper_candidate(op, src, tgt, face, flow, frame, families, max_ops, detect, trial,
+                                 cands, reg, thorough=procedure == "paper")
+    if paper is not None and _paper_wins(paper[1], cands):
         reading, cand = paper
+        clean_ops = next((c.gain_db for c in cands if c.name == "recipe"), 0.0)
         op.recipe, op.provenance, op.choice = reading.recipe, reading.provenance, "paper"
         cands.append(cand)
         chosen = cand
         notes.append(f"read as made by the paper's simulator (its LLW procedure): re-rendered the "
-                     f"same way, {cand.gain_db - (best.gain_db if best else 0):+.1f} dB closer to the "
-                     "exemplar than the clean reading")
+                     f"same way, {cand.gain_db - clean_ops:+.1f} dB closer to the exemplar than the "
+                     "clean reading's ops")
     else:
         if paper is not None:
             cands.append(paper[1])
@@ -175,13 +181,23 @@ def _clean_candidates(op: Operation, trial: Trial) -> list[Candidate]:
                                     recipe_residual_engine)
 
     opts = TransferOptions(mode="fast")
+    # Simplest first: the named ops alone, the measured motion itself, then both.
     engines = [("flow", flow_engine)]
     if len(op.recipe.active()):
-        engines = [("recipe", recipe_engine), ("recipe+residual", recipe_residual_engine)] + engines
+        engines = [("recipe", recipe_engine), ("flow", flow_engine),
+                   ("recipe+residual", recipe_residual_engine)]
     out = []
     for name, fn in engines:
         out.append(trial.score(name, fn(op, trial.source, trial.face, opts, None)))
     return out
+
+
+def _paper_wins(paper: Candidate, cands: list[Candidate]) -> bool:
+    """The paper's reading explains the exemplar clearly better than the clean ops, and
+    reproduces it about as well as its measured motion does."""
+    ops = next((c.gain_db for c in cands if c.name == "recipe"), 0.0)
+    flow = next((c.gain_db for c in cands if c.name == "flow"), 0.0)
+    return paper.gain_db >= ops + PAPER_MARGIN_DB and paper.gain_db >= PAPER_NEAR_FLOW * flow
 
 
 def _choose(cands: list[Candidate]) -> Candidate | None:
@@ -194,10 +210,16 @@ def _choose(cands: list[Candidate]) -> Candidate | None:
 
 
 def _paper_candidate(op, src, tgt, face, flow, frame, families, max_ops, detect, trial: Trial,
-                     cands: list[Candidate], thorough: bool):
-    """The paper's reading, scored like the clean candidates; None when it does not
-    apply or does not reproduce the exemplar."""
-    from ..paper import first_reading, quick_render, read_paper
+                     cands: list[Candidate], reg: Registration, thorough: bool):
+    """The paper's reading, scored like the clean candidates (its renderings registered
+    as the after photo was); None when it does not apply or does not reproduce the
+    exemplar."""
+    size = (src.shape[1], src.shape[0])
+
+    def scored(out: np.ndarray) -> Candidate:
+        return trial.score("paper", _at(trial, reg.apply(out, size)[0]))
+
+    from ..paper import first_reading, quick_renders, read_paper
     from ..paper.search import paste_box
 
     fit = first_reading(src, face.points, flow, frame, families, max_ops)
@@ -210,21 +232,21 @@ def _paper_candidate(op, src, tgt, face, flow, frame, families, max_ops, detect,
             return None
         start = fit.llw_alternative.recipe
     if not thorough:
-        best = max((c.gain_db for c in cands), default=0.0)
+        # Worth the search when the pair shows signs of the procedure: the first reading
+        # reproduces it about as well as the clean ops do (a clean edit is reproduced far
+        # better by its own ops), the fit sees its resampling ramp, or a pasted crop.
+        ref = next((c.gain_db for c in cands if c.name == "recipe"), 0.0)
         try:
-            quick = trial.score("paper", _at(trial, quick_render(src, start, face.points, detect)))
+            quick = max(scored(out).gain_db for out in quick_renders(src, start, face.points, detect))
         except MirrorError:
             return None
-        if quick.gain_db < best - PAPER_GATE_DB and paste_box(src, tgt, face.points) is None:
+        if (quick < ref - PAPER_GATE_DB and fit.ramp_slope <= 0
+                and paste_box(src, tgt, face.points) is None):
             return None
     reading = read_paper(src, tgt, face.points, fit, detect, thorough=True)
     if reading is None:
         return None
-    from ..paper.render import apply_recipe_exact, working_scale
-    prov = reading.provenance
-    k = working_scale(max(src.shape[:2]), prov.working_side)
-    out = apply_recipe_exact(src, reading.recipe, detect, points=face.points, canvas=prov.canvas, scale=k)
-    return reading, trial.score("paper", _at(trial, out))
+    return reading, scored(reading.render(src, face.points, detect))
 
 
 def _at(trial: Trial, pixels: np.ndarray) -> np.ndarray:

@@ -24,8 +24,14 @@ from .normalize import Frame, grid_points, remap_points
 
 #: An op joins the selection when it removes at least this share of the motion's energy.
 MIN_GAIN = 0.004
+#: ...or at least this share of the motion where it acts...
+LOCAL_GAIN = 0.3
+#: ...and in any case more than this share of the total (below it, it fits noise).
+NOISE_GAIN = 2e-4
 #: Strengths below this (of 100) are dropped.
 MIN_STRENGTH = 4.0
+#: Strengths are refined on every this-many-th point where anything moves.
+REFINE_EVERY = 4
 
 
 def _mask_at(geom: Geometry, size: tuple[int, int], v: np.ndarray, box) -> np.ndarray:
@@ -106,6 +112,9 @@ class Bases:
         self.px = px_all[self.idx]
         self.m = m_all[self.idx].reshape(-1).astype(np.float64)
         self.keys = list(raw)
+        # The measured motion's energy where each op acts: what it has to explain.
+        mm = m_all[self.idx].astype(np.float64)
+        self.local = {k: float((mm[np.abs(raw[k][self.idx]).max(axis=1) > 0] ** 2).sum()) for k in self.keys}
         Z = (np.column_stack([raw[k][self.idx].reshape(-1) for k in self.keys]).astype(np.float64)
              if self.keys else np.zeros((len(self.m), 0)))
         self.G = Z.T @ Z
@@ -122,30 +131,35 @@ class Bases:
         x = lsq_linear(L.T, np.linalg.solve(L, c), bounds=(0.0, 1.0), method="bvls").x
         return x, max(self.mm - 2 * float(c @ x) + float(x @ H @ x), 0.0)
 
-    def field(self, ops: list[Op], strengths) -> np.ndarray:
-        """The ops' summed clean motion at these strengths on the support (flat)."""
-        total = np.zeros(self.m.size)
+    def field(self, ops: list[Op], strengths, every: int = 1) -> np.ndarray:
+        """The ops' summed clean motion at these strengths on the support (flat), or on
+        every ``every``-th support point."""
+        px = self.px[::every]
+        total = np.zeros(2 * len(px))
         for op, s in zip(ops, strengths):
             if abs(s) >= 1e-6:
                 geom = clean(op.geometry(points_for(op, self.points), float(s)))
-                total += op_grid(geom, self.size, self.frame, px=self.px).reshape(-1)
+                total += op_grid(geom, self.size, self.frame, px=px).reshape(-1)
         return total
 
 
 def greedy(B: Bases, keys: list[tuple[str, float]], energy: float, max_ops: int,
            min_gain: float = MIN_GAIN) -> tuple[list[tuple[str, float]], np.ndarray]:
-    """Add the op (one direction each) that removes the most remaining energy, while
-    it removes at least ``min_gain`` of the total."""
+    """Add the op (one direction each) that removes the most remaining energy, while it
+    removes at least ``min_gain`` of the total, or ``LOCAL_GAIN`` of the motion where it
+    acts (a small feature's edit beside a large one: eyes enlarged on a slimmed face)."""
     chosen: list[tuple[str, float]] = []
     best_err, coef = energy, np.zeros(0)
     while len(chosen) < max_ops:
         used = {k[0] for k in chosen}
-        trials = [(B.solve(chosen + [k]), k) for k in keys if k[0] not in used]
-        if not trials:
+        trials = sorted(((B.solve(chosen + [k]), k) for k in keys if k[0] not in used),
+                        key=lambda t: t[0][1])
+        pick = next(((x, err, k) for (x, err), k in trials
+                     if best_err - err >= min(min_gain * energy, LOCAL_GAIN * B.local[k])
+                     and best_err - err > NOISE_GAIN * energy), None)
+        if pick is None:
             break
-        (x, err), k = min(trials, key=lambda t: t[0][1])
-        if best_err - err < min_gain * energy:
-            break
+        x, err, k = pick
         chosen.append(k)
         best_err, coef = err, x
     return chosen, coef
@@ -165,13 +179,17 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
     ops = [get_op(k[0]) for k in chosen]
     s0 = np.array([100.0 * k[1] * c for k, c in zip(chosen, coef)])
 
+    # Strengths refined on a quarter of the points (the motion is smooth; the cost is
+    # in evaluating the ops), then the fit scored on all of them.
+    m4 = B.m.reshape(-1, 2)[::REFINE_EVERY].reshape(-1)
+
     def residual(p):
-        return B.field(ops, p) - B.m
+        return B.field(ops, p, REFINE_EVERY) - m4
 
     sol = least_squares(residual, np.clip(s0, -100 + 1e-9, 100 - 1e-9), bounds=(-100.0, 100.0),
-                        diff_step=1e-3, x_scale=30.0, max_nfev=30)
+                        diff_step=1e-3, x_scale=30.0, max_nfev=20)
     p = np.where(np.abs(sol.x) < min_strength, 0.0, sol.x)
-    r = residual(p)
+    r = B.field(ops, p) - B.m
     explained = float(np.clip(1.0 - float(r @ r) / energy, 0.0, 1.0))
     full = np.zeros(measured.size)
     full.reshape(-1, 2)[B.idx] = (r + B.m).reshape(-1, 2)

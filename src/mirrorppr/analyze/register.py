@@ -24,8 +24,10 @@ from ..errors import FaceError
 
 #: Registration runs at this long side (pixels).
 WORK_SIDE = 768
-#: Global motion below this (pixels of the before photo, at its corners) is none at all.
-IDENTITY_PX = 0.05
+#: Global motion below this (pixels of the before photo, at its corners) between photos
+#: of one size is none at all: sub-pixel shifts are resampling noise of the retoucher's
+#: tools (or the paper's pasted crops), and correcting them would resample every pixel.
+IDENTITY_PX = 0.5
 #: A pixel "agrees" when it differs by at most this many 8-bit levels after registration.
 AGREE_LEVELS = 12.0
 #: One photo before and after: at least this share of its textured pixels agree.
@@ -163,7 +165,7 @@ def _fit_similarity(p: np.ndarray, q: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.hstack([R, (qc - R @ pc)[:, None]])
 
 
-def _refine(src: np.ndarray, tgt: np.ndarray, m: np.ndarray, k: float, rounds: int = 3) -> np.ndarray:
+def _refine(src: np.ndarray, tgt: np.ndarray, m: np.ndarray, k: float, rounds: int = 2) -> np.ndarray:
     """Refine the map on dense flow between the working copies; motion that the
     similarity does not explain (local edits) is down-weighted (Tukey)."""
     hs, ws = src.shape[:2]
@@ -254,7 +256,7 @@ def register(source: np.ndarray, target: np.ndarray) -> Registration:
 def _tone(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel gain and offset taking ``tgt``'s tone to ``src``'s, fitted where the
     two already nearly agree (robust to the edited pixels)."""
-    k = max(1, int(np.sqrt(src.shape[0] * src.shape[1] / 250_000)))
+    k = max(1, int(np.sqrt(src.shape[0] * src.shape[1] / 60_000)))
     s = src[::k, ::k].reshape(-1, 3).astype(np.float64)
     t = tgt[::k, ::k].reshape(-1, 3).astype(np.float64)
     v = valid[::k, ::k].ravel()

@@ -83,3 +83,41 @@ def add_landmarker(p: argparse.ArgumentParser) -> None:
                    help="face-mesh backend (default: facemesh, the paper's; or $MIRRORPPR_LANDMARKER)")
     p.add_argument("--face-index", type=int, default=None, metavar="N",
                    help="which face to use when a photo has several (0 = largest)")
+
+
+def add_procedure(p: argparse.ArgumentParser) -> None:
+    """``--procedure``: how an exemplar may be read."""
+    p.add_argument("--procedure", choices=["auto", "clean", "paper"], default="auto",
+                   help="how the exemplar was made: auto (default) reads it as a clean edit and "
+                        "tries the MirrorPPR paper's simulator only when the pair shows signs of "
+                        "it; clean never tries it; paper always does (kept only if it reproduces "
+                        "the exemplar better)")
+
+
+class StageLine:
+    """Progress of a multi-second job as one self-updating line on a terminal (nothing
+    when stderr is not a terminal, so logs and pipes stay clean)."""
+
+    def __init__(self, what: str) -> None:
+        import sys
+        import time
+
+        self.what, self.t0, self.stream = what, time.perf_counter(), sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        import time
+
+        if not self.live:
+            return
+        bar = "#" * int(20 * fraction)
+        self.stream.write(f"\r{self.what}: [{bar:<20s}] {stage} ({time.perf_counter() - self.t0:.1f} s)\033[K")
+        if fraction >= 1.0:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def print_notes(op) -> None:
+    """What a user should know about an analysis, one line each."""
+    for note in getattr(op, "notes", ()):
+        print(f"note: {note}")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..eval.runner import run_eval, to_markdown
 from ..eval.simface import build_simface, make_portraits
-from .common import FORMATTER, guard
+from .common import FORMATTER, guard, add_procedure
 
 
 def register(sub) -> None:
@@ -23,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--no-facesim", action="store_true", help="skip the dlib face-similarity metric")
     p.add_argument("--ops", choices=["all", "llw", "pro"], default="all")
+    add_procedure(p)
     m = p.add_argument_group("model engine (--engine model)")
     m.add_argument("--weights", type=Path, help="trained MirrorPPR weights folder")
     m.add_argument("--steps", type=int, default=40, help="sampling steps (default 40)")
@@ -45,6 +46,22 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=1024, help="long side of every case image (default 1024)")
     s.set_defaults(func=run_simface)
+    s = bsub.add_parser(
+        "liquify", help="cross-identity cases from liquify-style brush strokes (no op of ours)",
+        description="Build cases that no operation of this project made: an exemplar person "
+                    "edited with 1-3 retoucher-style brush strokes (push, bloat, pucker with a "
+                    "smooth falloff, placed on features with dlib's 68 landmarks in face units, "
+                    "mirrored on both sides), a different query person, ground truth = the same "
+                    "strokes placed on the query's own features. Files in one sub-folder are one "
+                    "person; files directly in the folder are each their own.",
+        epilog="example:\n  mirrorppr bench portraits people/ && mirrorppr bench liquify people/ --out liq/ --n 24",
+        formatter_class=FORMATTER)
+    s.add_argument("portraits", type=Path)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--n", type=int, default=24, help="number of cases (default 24)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=1024, help="largest long side of a case image (default 1024)")
+    s.set_defaults(func=run_liquify)
     s = bsub.add_parser("portraits", help="write the bundled real portraits and variants to a folder",
                         formatter_class=FORMATTER)
     s.add_argument("out", type=Path)
@@ -69,7 +86,7 @@ def run_eval_cmd(args) -> int:
         if e in args.engine:
             _register_model(args, e)
     res = run_eval(args.cases, args.engine or ["auto"], args.out, facesim=not args.no_facesim,
-                   families=fams)
+                   families=fams, procedure=args.procedure)
     print(to_markdown(res))
     print(f"written: {args.out / 'results.json'}, {args.out / 'results.md'}, {args.out / 'index.html'}")
     return 0
@@ -80,6 +97,19 @@ def run_simface(args) -> int:
     g.protect(args.portraits, role="the portraits folder")
     g.claim_dir(args.out, "--out")
     made = build_simface(args.portraits, args.out, n=args.n, seed=args.seed, size=args.size)
+    print(f"{len(made)} cases written to {args.out}")
+    return 0
+
+
+def run_liquify(args) -> int:
+    from ..eval.liquify import build_liquify
+
+    if args.n < 1:
+        raise ConfigError(f"--n {args.n}: expected 1 or more")
+    g = guard(args)
+    g.protect(args.portraits, role="the portraits folder")
+    g.claim_dir(args.out, "--out")
+    made = build_liquify(args.portraits, args.out, n=args.n, seed=args.seed, size=args.size)
     print(f"{len(made)} cases written to {args.out}")
     return 0
 

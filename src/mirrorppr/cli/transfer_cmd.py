@@ -16,8 +16,8 @@ from ..transfer import ENGINES, Retoucher
 from ..transfer.batch import check_dirs, check_suffix, list_images, run_batch
 from ..transfer.transport import transport
 from ..visualize import flow_arrows, panels
-from .common import (FORMATTER, add_landmarker, add_output_options, claim_image, claim_json, guard,
-                     load_preset, quality_arg, write_rgb)
+from .common import (FORMATTER, StageLine, add_landmarker, add_output_options, add_procedure,
+                     claim_image, claim_json, guard, load_preset, print_notes, quality_arg, write_rgb)
 
 
 #: Engines that read the exemplar pair itself (no analysis) and load --weights.
@@ -134,6 +134,7 @@ def register(sub) -> None:
     p.add_argument("--compare", type=Path, metavar="FILE", help="write exemplar + before/after panels")
     p.add_argument("--save-preset", type=Path, metavar="FILE", help="also save the analysed operation")
     _engine_options(p)
+    add_procedure(p)
     add_output_options(p)
     p.set_defaults(func=run_retouch)
 
@@ -150,6 +151,7 @@ def register(sub) -> None:
     p.add_argument("--visualize", type=Path, metavar="FILE", help="write the measured motion as arrows on a heatmap")
     p.add_argument("--ops", choices=["all", "llw", "pro"], default="all",
                    help="which op vocabulary may explain the edit (default all)")
+    add_procedure(p)
     add_landmarker(p)
     add_output_options(p)
     p.set_defaults(func=run_analyze)
@@ -184,6 +186,7 @@ def register(sub) -> None:
     p.add_argument("--suffix", default="")
     p.add_argument("--report", type=Path, help="write a JSON report of done/skipped/failed files")
     _engine_options(p)
+    add_procedure(p)
     p.add_argument("--overwrite", action="store_true",
                    help="redo every photo, replacing existing outputs (default: skip up-to-date outputs, "
                         "redo those made with other settings, keep files without a record)")
@@ -218,7 +221,9 @@ def run_retouch(args) -> int:
         if args.save_preset:
             raise ConfigError("--save-preset: the model engine makes no analysis to save")
     else:
-        op = analyze(args.source, args.target, backend=args.landmarker)
+        op = analyze(args.source, args.target, procedure=args.procedure, backend=args.landmarker,
+                     face_index=args.face_index, progress=StageLine("analysing the exemplar"))
+        print_notes(op)
     ta = time.perf_counter() - t
     r = _retoucher(op, args)
     query = read_image(args.query)
@@ -247,7 +252,8 @@ def run_analyze(args) -> int:
     fams = {"all": ("llw", "pro"), "llw": ("llw",), "pro": ("pro",)}[args.ops]
     src = read_image(args.source)
     face = find_face(src.rgb8(), source=str(args.source), backend=args.landmarker, index=args.face_index)
-    op = analyze(src, args.target, families=fams, face=face)
+    op = analyze(src, args.target, families=fams, face=face, procedure=args.procedure,
+                 backend=args.landmarker, progress=StageLine("analysing the exemplar"))
     op.save(args.output)
     if args.visualize:
         rgb = src.rgb8()
@@ -255,6 +261,7 @@ def run_analyze(args) -> int:
         write_rgb(flow_arrows(rgb, f.dense()), args.visualize, protect=(args.source, args.target),
                   quality=args.quality)
     print(op.describe())
+    print_notes(op)
     print(f"preset written to {args.output}")
     return 0
 
@@ -309,9 +316,11 @@ def run_batch_cmd(args) -> int:
     g.protect(args.target, role="--target")
     g.claim_dir(args.outdir, "OUTDIR")
     claim_json(g, args.report, "--report", replace=True)    # a log of this run: rewritten
-    op = load_preset(args.preset) if args.preset else analyze(args.source, args.target,
-                                                              backend=args.landmarker)
+    op = load_preset(args.preset) if args.preset else analyze(
+        args.source, args.target, procedure=args.procedure, backend=args.landmarker,
+        face_index=args.face_index, progress=StageLine("analysing the exemplar"))
     print(f"operation: {op.describe()}")
+    print_notes(op)
     kw = dict(engine=args.engine, strength=args.strength, overrides=_overrides(args.overrides),
               mode=args.mode, landmarker=args.landmarker, face_index=args.face_index)
     rep = run_batch(op, args.indir, args.outdir, workers=args.workers, suffix=args.suffix,

@@ -66,7 +66,7 @@ def _mean(rows: list[dict]) -> dict:
 
 
 def run_eval(root: Path, engines: list[str], out: Path, *, facesim: bool = True,
-             families: tuple[str, ...] = ("llw", "pro"), progress: bool = True,
+             families: tuple[str, ...] = ("llw", "pro"), procedure: str = "auto", progress: bool = True,
              model_weights: Path | None = None) -> EvalResult:
     from tqdm import tqdm
 
@@ -101,7 +101,7 @@ def run_eval(root: Path, engines: list[str], out: Path, *, facesim: bool = True,
         try:
             if any(e not in PAIR_ENGINES for e in engines):
                 t = time.perf_counter()
-                op = analyze(case.source, case.target, families=families)
+                op = analyze(case.source, case.target, families=families, procedure=procedure)
                 t_an = time.perf_counter() - t
         except MirrorError as exc:
             err = str(exc)

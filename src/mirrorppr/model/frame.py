@@ -100,15 +100,15 @@ def face_frame(points: np.ndarray, side: int, margin: float = MARGIN) -> Frame:
     iod = max(float(np.hypot(*(l - r))), 1e-6)
     half = max(2.0 * iod, 1.8 * float(np.hypot(*to_mouth))) * margin
     centre = eyes + 0.1 * to_mouth
-    # "Down" is across the eye line towards the mouth, "right" a quarter turn from it, so
-    # a mirrored face (labels carried through a flip) comes out upright, mirrored.
+    # "Down" is across the eye line towards the mouth and "right" is from the subject's
+    # right eye to the left one: every face comes out upright and unmirrored, even one
+    # whose landmarks were carried through a flip (then the frame itself mirrors).
     e = (l - r) / iod
     ey = np.array([-e[1], e[0]])
     if float(ey @ to_mouth) < 0:
         ey = -ey
-    ex = np.array([ey[1], -ey[0]])
     k = side / (2 * half)
-    rot = np.array([ex, ey])                                    # image -> upright
+    rot = np.array([e, ey])                                     # image -> upright
     lin = k * rot
     t = np.array([side / 2, side / 2]) - lin @ centre
     return Frame(np.hstack([lin, t[:, None]]), int(side))

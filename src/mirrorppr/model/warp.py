@@ -4,8 +4,10 @@ Beyond the paper. The exemplar pair, seen in its face frame, is read by two smal
 convolutional stems (the before photo with its landmarks; the after photo with what
 changed and the measured motion) into patch features, and the R-Former turns them into
 the 8 operation tokens, as in the paper. A small U-Net over the query (its pixels and
-its landmarks, in its own face frame) then decodes the tokens, through FiLM at every
-scale and cross-attention at the two coarsest, into:
+its landmarks, in its own face frame, beside the exemplar's measured motion and landmarks
+in the exemplar's frame: both faces upright, so that motion is a first guess to adapt)
+then decodes the tokens, through FiLM at every scale and cross-attention at the two
+coarsest, into:
 
 - ``d``: a backward displacement (crop pixels), the edit's motion on the query;
 - ``mask``: where warped pixels replace the query's (1: a plain warp);
@@ -45,6 +47,16 @@ QUERY_IN = 3 + N_GROUPS + 2 + 1
 #: Where the measured motion and the ramp sit in the exemplar inputs (see frame.exemplar_inputs).
 FLOW = slice(6, 8)
 RAMP = slice(3 + N_GROUPS, 5 + N_GROUPS)
+LANDMARKS = slice(3, 3 + N_GROUPS)
+#: The exemplar's own motion map, its landmarks and ramp, beside the query's inputs.
+EXEMPLAR_MAP = 2 + N_GROUPS + 2
+
+
+def exemplar_map(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B, EXEMPLAR_MAP, S, S): the exemplar's measured motion, landmarks and ramp in its
+    face frame. Both faces sit upright in their frames, so the exemplar's motion is a first
+    guess of the query's that the decoder adapts to the query's own face."""
+    return torch.cat([target[:, FLOW], source[:, LANDMARKS], source[:, RAMP]], 1)
 
 
 def ramp_agreement(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,7 +155,7 @@ class LearnedWarp(ModelMixin, ConfigMixin):
                                num_heads=rformer_heads, num_queries=num_queries, num_patches=grid * grid)
         self.pool = nn.Sequential(nn.Linear(num_queries * token_width, token_width), nn.SiLU())
         widths = list(unet_widths)
-        self.inp = _conv(QUERY_IN, widths[0])
+        self.inp = _conv(QUERY_IN + EXEMPLAR_MAP, widths[0])
         self.down = nn.ModuleList(Level(widths[max(i - 1, 0)], w, token_width, 2 if i else 1)
                                   for i, w in enumerate(widths))
         self.attn = nn.ModuleList(CrossAttention(w, token_width, attn_heads) for w in widths[-2:])
@@ -175,7 +187,10 @@ class LearnedWarp(ModelMixin, ConfigMixin):
             tokens = self.operation_tokens(source, target)
         tokens, share = tokens[:, :-1], tokens[:, -1, :1]
         pooled = self.pool(tokens.flatten(1))
-        x = self.inp(query)
+        ex = exemplar_map(source, target)
+        if ex.shape[-1] != query.shape[-1]:
+            ex = F.interpolate(ex, size=query.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.inp(torch.cat([query, ex.to(query.dtype)], 1))
         skips = []
         n = len(self.down)
         for i, lvl in enumerate(self.down):

@@ -55,7 +55,8 @@ class WarpPredictor:
         self._tokens: tuple[tuple, object] | None = None
 
     def tokens(self, source: np.ndarray, target: np.ndarray, source_points: np.ndarray | None = None):
-        """Operation tokens of an exemplar pair (uint8 RGB), kept for the next queries."""
+        """Operation tokens of an exemplar pair (uint8 RGB) and the inputs they came from,
+        kept for the next queries."""
         import torch
 
         # The arrays themselves are kept with the tokens (ids of freed arrays get reused).
@@ -69,9 +70,9 @@ class WarpPredictor:
         ramp = ramp_in_frame(_size(source), fe.matrix, self.crop, self.crop)
         s, t = exemplar_inputs(fe.crop(source), fe.crop(target), exemplar_motion(fe, source, target, self.crop),
                                fe.points(pts), ramp)
+        st, tt = torch.from_numpy(s)[None].to(self.device), torch.from_numpy(t)[None].to(self.device)
         with torch.no_grad():
-            tok = self.model.operation_tokens(torch.from_numpy(s)[None].to(self.device),
-                                              torch.from_numpy(t)[None].to(self.device))
+            tok = (self.model.operation_tokens(st, tt), st, tt)
         self._tokens = (key, tok)
         return tok
 
@@ -85,7 +86,8 @@ class WarpPredictor:
         ramp = ramp_in_frame(size, fq.matrix, self.crop, self.crop)
         q = query_inputs(fq.crop(query_rgb), fq.points(points), ramp, blur_share(size, fq))
         with torch.no_grad():
-            out = self.model(None, None, torch.from_numpy(q)[None].to(self.device), tokens=tokens)
+            tok, st, tt = tokens
+            out = self.model(st, tt, torch.from_numpy(q)[None].to(self.device), tokens=tok)
         r = float(out.ramp[0] > 0.5)          # the ramp is there or not (the procedure's or another)
         rc = cv2.resize(ramp, (self.cells, self.cells), interpolation=cv2.INTER_AREA)
         d = out.d[0].float().cpu().numpy().transpose(1, 2, 0) + r * rc

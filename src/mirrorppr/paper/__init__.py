@@ -25,9 +25,9 @@ from ..analyze.normalize import Frame
 from ..analyze.operation import Paper
 from ..ops.base import get_op
 from ..ops.recipe import Recipe
-from .framing import PAPER_SIDE, is_face_crop
+from .framing import PAPER_SIDE, is_face_crop, paper_canvas
 from .ramp import fit_paper_recipe
-from .render import apply_recipe_exact
+from .render import apply_recipe_exact, working_scale
 from .search import paste_box, refine_in_image
 
 #: Without signs of the procedure (its ramp, a pasted crop), the search stops early when
@@ -42,6 +42,13 @@ class PaperReading:
     recipe: Recipe
     provenance: Paper
     search_gain_db: float | None      # the image-space search's own gain (None: not searched)
+    canvas: tuple[int, int, int, int] | None = None   # the picture the search re-rendered on
+    scale: float = 1.0
+
+    def render(self, source: np.ndarray, points: np.ndarray, detect) -> np.ndarray:
+        """The exemplar's before photo re-rendered as the search found it was made."""
+        return apply_recipe_exact(source, self.recipe, detect, points=points, canvas=self.canvas,
+                                  scale=self.scale)
 
 
 def _all_llw(recipe: Recipe) -> bool:
@@ -56,10 +63,20 @@ def first_reading(source: np.ndarray, points: np.ndarray, flow: np.ndarray, fram
     return fit
 
 
-def quick_render(source: np.ndarray, recipe: Recipe, points: np.ndarray, detect) -> np.ndarray:
-    """The recipe re-rendered with the exact procedure on the whole photo: the cheap
-    evidence that decides whether the search is worth running."""
-    return apply_recipe_exact(source, recipe, detect, points=points)
+def quick_renders(source: np.ndarray, recipe: Recipe, points: np.ndarray, detect) -> list[np.ndarray]:
+    """The recipe re-rendered with the exact procedure on each picture the paper's
+    pipeline may have edited the photo on (the photo itself, at the paper's working size
+    when the photo is smaller, its face's aligned crop): the cheap evidence that decides
+    whether the search is worth running."""
+    size = (source.shape[1], source.shape[0])
+    frames = [(None, 1.0)]
+    k = working_scale(max(size), PAPER_SIDE)
+    if k != 1.0:
+        frames.append((None, k))
+    crop = paper_canvas(points, size)
+    if crop is not None:
+        frames.append(crop)
+    return [apply_recipe_exact(source, recipe, detect, points=points, canvas=c, scale=s) for c, s in frames]
 
 
 def read_paper(source: np.ndarray, target: np.ndarray, points: np.ndarray, fit, detect,
@@ -88,5 +105,5 @@ def read_paper(source: np.ndarray, target: np.ndarray, points: np.ndarray, fit, 
                  else 1.0 / (max(size) * scale // 30))
         prov = Paper(canvas=None if canvas is None else tuple(int(v) for v in canvas),
                      working_side=working, face_crop=is_face_crop(points, size), ramp_slope=slope)
-        return PaperReading(refined.recipe, prov, refined.gain_db)
+        return PaperReading(refined.recipe, prov, refined.gain_db, canvas, scale)
     return None

@@ -41,7 +41,8 @@ class Retoucher:
 
     @classmethod
     def from_exemplar(cls, source, target, *, families: tuple[str, ...] = ("llw", "pro"),
-                      weights: str | os.PathLike | None = None, **kw) -> "Retoucher":
+                      procedure: str = "auto", weights: str | os.PathLike | None = None,
+                      **kw) -> "Retoucher":
         """Analyse the pair (warp engines), or keep it for the learned ``model`` engine
         (``engine="model", weights=DIR``; loads and registers the weights)."""
         if kw.get("engine") == "model":
@@ -50,7 +51,8 @@ class Retoucher:
                 register_model_engine(weights)
             as_rgb = lambda x: (x if isinstance(x, Photo) else read_image(x)).rgb8()  # noqa: E731
             return cls(Operation.from_pair(as_rgb(source), as_rgb(target)), **kw)
-        op = analyze(source, target, families=families, backend=kw.get("landmarker"))
+        op = analyze(source, target, families=families, procedure=procedure,
+                     backend=kw.get("landmarker"), face_index=kw.get("face_index"))
         return cls(op, **kw)
 
     @classmethod

@@ -26,8 +26,10 @@ from ..analyze.normalize import Frame, remap_points, sample_grid
 from ..landmarks.topology import FACE_OVAL, MIRROR, yaw
 from ..warp.field import Field, working_shape
 
-#: Rings around the face oval, as multiples of the oval's distance from the face centre.
-RINGS = (1.3, 1.7, 2.3, 3.2)
+#: Rings around the face oval, at these distances outside it (inter-ocular units): a
+#: point beside the face (temple, neck, hairline) corresponds to the point as far beside
+#: the other face, whatever that face's proportions.
+RINGS = (0.25, 0.6, 1.0, 1.6, 2.5)
 #: Landmark offsets are averaged over this radius (inter-ocular units): smooth, yet
 #: close to the features.
 SMOOTH = 0.15
@@ -39,11 +41,16 @@ TURNED = 12.0
 
 
 def _with_rings(points: np.ndarray) -> np.ndarray:
-    """Mesh points (468) plus rings scaled out from the face oval."""
+    """Mesh points (468) plus rings offset outward from the face oval (normalised
+    coordinates: offsets in inter-ocular units)."""
     mesh = points[:468]
     oval = points[FACE_OVAL]
-    c = oval.mean(0)
-    return np.vstack([mesh] + [c + (oval - c) * k for k in RINGS])
+    tangent = np.roll(oval, -1, axis=0) - np.roll(oval, 1, axis=0)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], 1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    if np.mean(np.sum(normal * (oval - oval.mean(0)), axis=1)) < 0:
+        normal = -normal                  # outward, whichever way the oval runs
+    return np.vstack([mesh] + [oval + normal * k for k in RINGS])
 
 
 def mirrored(grid: np.ndarray, norm_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
+torch.set_num_threads(1)          # test workers share the cores: more threads only contend
 
 from mirrorppr.data import SimConfig, make_tasks, run_tasks  # noqa: E402
 from mirrorppr.eval.simface import make_portraits  # noqa: E402

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
+torch.set_num_threads(1)          # test workers share the cores: more threads only contend
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 from mirrorppr.data import SimConfig, make_tasks, run_tasks  # noqa: E402
 from mirrorppr.eval.simface import make_portraits  # noqa: E402
@@ -131,11 +134,12 @@ def test_train_cli_resumes_then_model_engine_retouches_a_real_photo(cfg, shards,
     run = tmp_path / "run"
     base = [sys.executable, "-m", "mirrorppr", "train", "--config", "tiny", "--data", str(shards),
             "--out", str(run)]
-    first = subprocess.run(base + ["--steps", "3"], capture_output=True, text=True, timeout=300)
+    first = subprocess.run(base + ["--steps", "3"], capture_output=True, text=True, env=ONE_THREAD, timeout=300)
     assert first.returncode == 0, first.stderr
     # Resumed with gradient accumulation and checkpointing switched on.
     second = subprocess.run(base + ["--steps", "6", "--set", "train.grad_accum=2", "--set",
-                                    "train.grad_checkpointing=true"], capture_output=True, text=True, timeout=300)
+                                    "train.grad_checkpointing=true"], capture_output=True, text=True, env=ONE_THREAD,
+                            timeout=300)
     assert second.returncode == 0, second.stderr
     assert "stage 2: steps 3 -> 6" in second.stdout, second.stdout
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -151,7 +155,7 @@ def test_train_cli_resumes_then_model_engine_retouches_a_real_photo(cfg, shards,
     out = tmp_path / "out.png"
     r = subprocess.run([sys.executable, "-m", "mirrorppr", "retouch", "--engine", "model", "--weights",
                         str(run / "weights"), "--source", str(src), "--target", str(tgt), "--query", str(q),
-                        "-o", str(out), "--steps", "3"], capture_output=True, text=True, timeout=300)
+                        "-o", str(out), "--steps", "3"], capture_output=True, text=True, env=ONE_THREAD, timeout=300)
     assert r.returncode == 0, r.stderr
     assert read_image(out).pixels.shape == (500, 400, 3)
     # The same weights scored by 'mirrorppr eval' beside a training-free engine.
@@ -166,14 +170,14 @@ def test_train_cli_resumes_then_model_engine_retouches_a_real_photo(cfg, shards,
         write_image(Photo(img), case / f"{name}.png")
     ev = subprocess.run([sys.executable, "-m", "mirrorppr", "eval", str(tmp_path / "cases"), "--engine", "model",
                          "--engine", "recipe", "--weights", str(run / "weights"), "--steps", "2", "--no-facesim",
-                         "--out", str(tmp_path / "ev")], capture_output=True, text=True, timeout=300)
+                         "--out", str(tmp_path / "ev")], capture_output=True, text=True, env=ONE_THREAD, timeout=300)
     assert ev.returncode == 0, ev.stderr
     res = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert res["cases"]["model"]["c1"]["psnr"] > 10 and res["cases"]["recipe"]["c1"]["gain_edit"] > 3
     # Without weights: a clear error and the config exit code, no traceback.
     bad = subprocess.run([sys.executable, "-m", "mirrorppr", "retouch", "--engine", "model", "--weights",
                           str(tmp_path), "--source", str(src), "--target", str(tgt), "--query", str(q),
-                          "-o", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
+                          "-o", str(tmp_path / "x.png")], capture_output=True, text=True, env=ONE_THREAD, timeout=120)
     assert bad.returncode == 6 and "mirrorppr.json" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -202,7 +206,7 @@ def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="model.base needs a path"):
         load_config(bad)
     r = subprocess.run([sys.executable, "-m", "mirrorppr", "train", "--config", "tiny", "--out", str(tmp_path / "r")],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, env=ONE_THREAD, timeout=120)
     assert r.returncode == 6 and "no training data" in r.stderr
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
+torch.set_num_threads(1)          # test workers share the cores: more threads only contend
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 from mirrorppr.data import SimConfig, make_tasks, run_tasks  # noqa: E402
 from mirrorppr.data.shards import read_shard, shard_paths  # noqa: E402
@@ -192,7 +195,7 @@ def test_train_cli_then_retouch_and_eval_with_the_learned_warp(shards, tmp_path,
     run = tmp_path / "run"
     r = subprocess.run([sys.executable, "-m", "mirrorppr", "train", "--config", "warp-tiny", "--data",
                         str(shards / "llw"), str(shards / "pro"), "--out", str(run), "--steps", "6"],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, env=ONE_THREAD, timeout=300)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert {r_["stage"] for r_ in rows} >= {"warp", "warp/val"}
@@ -205,7 +208,7 @@ def test_train_cli_then_retouch_and_eval_with_the_learned_warp(shards, tmp_path,
     write_image(Photo(astronaut[:500, :400]), q)
     r = subprocess.run([sys.executable, "-m", "mirrorppr", "retouch", "--engine", "learned-warp", "--weights",
                         str(run / "weights"), "--source", str(src), "--target", str(tgt), "--query", str(q),
-                        "-o", str(out)], capture_output=True, text=True, timeout=300)
+                        "-o", str(out)], capture_output=True, text=True, env=ONE_THREAD, timeout=300)
     assert r.returncode == 0, r.stderr
     assert read_image(out).pixels.shape == (500, 400, 3)
     case = tmp_path / "cases" / "c1"
@@ -215,12 +218,12 @@ def test_train_cli_then_retouch_and_eval_with_the_learned_warp(shards, tmp_path,
         write_image(Photo(img), case / f"{name}.png")
     ev = subprocess.run([sys.executable, "-m", "mirrorppr", "eval", str(tmp_path / "cases"), "--engine",
                          "learned-warp", "--engine", "recipe", "--weights", str(run / "weights"), "--no-facesim",
-                         "--out", str(tmp_path / "ev")], capture_output=True, text=True, timeout=300)
+                         "--out", str(tmp_path / "ev")], capture_output=True, text=True, env=ONE_THREAD, timeout=300)
     assert ev.returncode == 0, ev.stderr
     res = json.loads((tmp_path / "ev" / "results.json").read_text())
     lw = res["cases"]["learned-warp"]["c1"]
     assert lw["psnr"] > 20 and lw["seconds"] < 5 and res["cases"]["recipe"]["c1"]["gain_edit"] > 3
     bad = subprocess.run([sys.executable, "-m", "mirrorppr", "retouch", "--engine", "learned-warp", "--weights",
                           str(tmp_path), "--source", str(src), "--target", str(tgt), "--query", str(q),
-                          "-o", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
+                          "-o", str(tmp_path / "x.png")], capture_output=True, text=True, env=ONE_THREAD, timeout=120)
     assert bad.returncode == 6 and "learned-warp" in bad.stderr and "Traceback" not in bad.stderr

@@ -218,7 +218,8 @@ def save_weights(model: LearnedWarp, path: Path, state: dict | None = None, extr
     tmp = path.with_name(path.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(model, tmp, state)
-    (tmp / "mirrorppr.json").write_text(json.dumps({"format": FORMAT, "kind": "learned-warp", **(extra or {})}, indent=1))
+    meta = {"format": FORMAT, "kind": "learned-warp", **(extra or {})}
+    (tmp / "mirrorppr.json").write_text(json.dumps(meta, indent=1))
     old = path.with_name(path.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():

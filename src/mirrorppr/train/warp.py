@@ -192,7 +192,8 @@ def train_warp(cfg: dict, out: str | Path, *, max_steps: int | None = None, minu
         epe = float(torch.sqrt(((eff - eff_gt) ** 2).sum(1)).mean())
         edit = ((b["truth_rgb"] - b["query_rgb"]).abs().amax(1, keepdim=True) > 12 / 127.5)
         m = {"epe": epe, "epe_noop": float(torch.sqrt((eff_gt ** 2).sum(1)).mean()),
-             "psnr_edit": _psnr(pred, b["truth_rgb"], edit), "psnr_edit_noop": _psnr(b["query_rgb"], b["truth_rgb"], edit),
+             "psnr_edit": _psnr(pred, b["truth_rgb"], edit),
+             "psnr_edit_noop": _psnr(b["query_rgb"], b["truth_rgb"], edit),
              "ramp_acc": float(((out_.ramp > 0.5).float() == b["exact"]).float().mean())}
         log.log("warp/val", step, m)
         if acc.is_main_process:

@@ -110,11 +110,11 @@ def test_studio_in_a_browser(server, browser, photos, tmp_path):
     assert "transfer" in page.locator("#mp-timing").inner_text()
     # ... and an op added from the menu gets its slider
     page.locator("#mp-add-op input").click()
-    page.get_by_role("option", name="eye_resize", exact=False).first.click()
+    page.get_by_role("option", name="eye_tilt", exact=False).first.click()
     page.click("#mp-add")
-    page.wait_for_selector("#mp-op-eye_resize input[type=range]", state="visible", timeout=10_000)
+    page.wait_for_selector("#mp-op-eye_tilt input[type=range]", state="visible", timeout=10_000)
     old = _src(page, 1)
-    page.locator("#mp-op-eye_resize input[type=number]").fill("30")
+    page.locator("#mp-op-eye_tilt input[type=number]").fill("30")
     page.wait_for_function("old => document.querySelectorAll('#mp-compare img')[1].src !== old",
                            arg=old, timeout=20_000)
     # 4. export at full resolution, save the preset, and compare with the command line
@@ -153,8 +153,8 @@ def test_studio_in_a_browser(server, browser, photos, tmp_path):
     assert not page2.locator("#mp-compare img").count()
     # ... and the saved preset, loaded there, brings back the sliders as they were
     page2.set_input_files("#mp-preset-in input[type=file]", str(preset))
-    page2.wait_for_selector("#mp-op-eye_resize input[type=range]", state="visible", timeout=20_000)
-    assert page2.locator("#mp-op-eye_resize input[type=number]").input_value() == "30"
+    page2.wait_for_selector("#mp-op-eye_tilt input[type=range]", state="visible", timeout=20_000)
+    assert page2.locator("#mp-op-eye_tilt input[type=number]").input_value() == "30"
     assert page2.locator("#mp-op-face_width input[type=number]").input_value() == "-20"
     ctx.close()
     deadline = time.monotonic() + 15

@@ -103,7 +103,9 @@ def test_a_clean_exemplar_of_every_op_is_read_clean(big_astronaut, name):
     assert op.choice != "paper"
     fitted = {s.op: s.strength for s in op.recipe}
     if op.choice == "recipe":
-        assert name in fitted and abs(fitted[name] - 70) <= 15, (name, op.summary)
+        # It leads the reading; correlated ops may share its motion (see test_transfer).
+        assert max(fitted, key=lambda k: abs(fitted[k])) == name, (name, op.summary)
+        assert abs(fitted[name] - 70) <= 20, (name, op.summary)
     # However it chose to carry it, it reproduces its own exemplar.
     assert op.confidence > 0.8, (name, op.describe())
 

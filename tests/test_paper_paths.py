@@ -56,10 +56,12 @@ def test_crop_pasted_back_is_read_with_its_side(hopper, hopper_face, working):
     found = {s.op: s.strength for s in op.recipe}
     assert set(found) == {"nose_length"}, op.recipe.summary()
     assert abs(found["nose_length"] - 100) <= 10
-    side = op.meta["canvas"][2]
-    assert op.meta["canvas"][:2] == [x, y] and abs(side - 600) <= 24
-    assert op.meta["working_side"] == working
-    assert op.meta["ramp_slope"] > 0            # transfers reproduce the paper's procedure
+    side = op.provenance.canvas[2]
+    # Sides within about 5% of the truth reproduce this pair within 0.05 dB of each other
+    # (measured); the side is only identifiable that far.
+    assert op.provenance.canvas[:2] == (x, y) and abs(side - 600) <= 36
+    assert op.provenance.working_side == working
+    assert op.provenance.ramp_slope > 0            # transfers reproduce the paper's procedure
 
 
 def test_photo_edited_larger_then_published_smaller(hopper, hopper_face, astronaut):
@@ -75,7 +77,7 @@ def test_photo_edited_larger_then_published_smaller(hopper, hopper_face, astrona
     found = {s.op: s.strength for s in op.recipe}
     assert set(found) == {"eye_resize"}, op.recipe.summary()
     assert abs(found["eye_resize"] - 100) <= 10
-    assert op.meta["working_side"] == 1024
+    assert op.provenance.working_side == 1024
 
     # The query is edited at that working size too, and only around the edit.
     out = Retoucher(op).apply(astronaut).rgb8()
@@ -140,8 +142,8 @@ def test_query_is_framed_as_the_exemplars_pipeline_framed_photos(hopper, hopper_
     # A paper-made exemplar: the exact procedure on the whole photo.
     recipe = Recipe.of(("nose_length", 100.0))
     op = analyze(before, apply_recipe_exact(before, recipe, _detect), families=("llw",))
-    assert op.meta["ramp_slope"] > 0 and op.meta["canvas"] is None and op.recipe.active()
-    assert op.meta["face_crop"] == (exemplar_framing == "face crop")
+    assert op.provenance.ramp_slope > 0 and op.provenance.canvas is None and op.recipe.active()
+    assert op.provenance.face_crop == (exemplar_framing == "face crop")
     out = Retoucher(op).apply(astronaut).rgb8()
     canvas, scale = paper_canvas(astronaut_face.points, (astronaut.shape[1], astronaut.shape[0]))
     on_crop = apply_recipe_exact(astronaut, op.recipe.active(), _detect, points=astronaut_face.points,
@@ -174,4 +176,4 @@ def test_exemplar_off_centre_without_a_visible_paste_is_read_on_the_aligned_crop
     found = {s.op: s.strength for s in op.recipe}
     assert set(found) == {"nose_length"}, op.recipe.summary()
     assert abs(found["nose_length"] - 100) <= 10
-    assert op.meta["canvas"] == list(canvas) and op.meta["working_side"] == 1024
+    assert op.provenance.canvas == tuple(canvas) and op.provenance.working_side == 1024

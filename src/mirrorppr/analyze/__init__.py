@@ -24,6 +24,7 @@ from ..errors import ConfigError, FaceError, InputError, MirrorError
 from ..imageio import Photo, read_image
 from ..landmarks import Face, detect_faces, find_face, pick_face
 from ..ops.recipe import Recipe
+from .calibrate import best_gain
 from .fit import fit_recipe
 from .flow import measure_flow, measure_whole
 from .normalize import STEP, Frame, face_region_mask, face_weight
@@ -122,9 +123,23 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
                                              background=shares.background,
                                              other_faces=shares.other_faces, transferred=0.0),
                          notes=tuple(notes), meta=meta)
+    trial = Trial.of(src, tgt_r, valid, face, moved=whole.moved())
+    measured = flow
+    if trial.any_change:
+        say("calibrating the motion on the exemplar", 0.35)
+        gain = _flow_gain(flow, landmarks, trial)
+        flow = (flow * np.float32(gain)).astype(np.float32)
+        meta["flow_gain"] = round(gain, 3)
     say("fitting operations", 0.4)
     fit = fit_recipe(face.points, size, flow, frame, families=families, max_ops=max_ops)
-    residual = (flow - fit.predicted).astype(np.float32)
+    recipe, predicted = fit.recipe, fit.predicted
+    if trial.any_change and len(recipe.active()):
+        # The fit weighs the motion's faint tails, which the measurement cuts: its
+        # strengths come out short too. Calibrated the same way, as a whole.
+        gain = _recipe_gain(recipe, landmarks, trial)
+        recipe, predicted = recipe.scaled(gain), predicted * np.float32(gain)
+        meta["recipe_gain"] = round(gain, 3)
+    residual = (flow - predicted).astype(np.float32)
     residual[(np.abs(flow) == 0).all(axis=2)] = 0.0
     # What the recipe leaves is the noisiest part of the measurement: keep it smooth.
     residual = cv2.GaussianBlur(residual, (0, 0), RESIDUAL_SMOOTH / STEP)
@@ -133,11 +148,10 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
         lm_motion = frame.vec_to_norm(after_pts - face.points).astype(np.float32)
     except MirrorError:
         lm_motion = None
-    op = Operation(recipe=fit.recipe, flow=flow, residual=residual, landmarks=landmarks,
+    op = Operation(recipe=recipe, flow=flow, residual=residual, landmarks=landmarks,
                    landmark_motion=lm_motion, explained=fit.explained, meta=meta)
 
     say("checking each transfer on the exemplar", 0.6)
-    trial = Trial.of(src, tgt_r, valid, face, moved=whole.moved())
     cands = _clean_candidates(op, trial)
 
     def detect(px: np.ndarray) -> np.ndarray:
@@ -148,7 +162,7 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
     # pixel: it is read on the pair as it came (its pasted crops look like a re-framing).
     if procedure != "clean" and max(size) <= PAPER_MAX_SIDE and tgt.shape == src.shape:
         say("trying the paper's procedure", 0.75)
-        paper = _paper_candidate(op, src, tgt, face, flow, frame, families, max_ops, detect, trial,
+        paper = _paper_candidate(op, src, tgt, face, measured, frame, families, max_ops, detect, trial,
                                  cands, reg, thorough=procedure == "paper")
     if paper is not None and _paper_wins(paper[1], cands):
         reading, cand = paper
@@ -174,6 +188,36 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
     meta["seconds"] = round(time.perf_counter() - t0, 3)
     say("done", 1.0)
     return op
+
+
+def _flow_gain(flow: np.ndarray, landmarks: np.ndarray, trial: Trial) -> float:
+    """The gain on the measured motion that best reproduces the exemplar (see
+    :mod:`.calibrate`): rendered once as a field, scaled per trial."""
+    from ..transfer.engines import working_for
+    from ..transfer.transport import transport
+    from ..warp.field import Field
+
+    size = (trial.source.shape[1], trial.source.shape[0])
+    f = transport(flow, landmarks, trial.face.points, size, working_for(trial.face, size))
+
+    def score(k: float) -> float:
+        return trial.score("flow", Field(f.d * np.float32(k), f.size).apply(trial.source)).psnr_db
+
+    return best_gain(score)
+
+
+def _recipe_gain(recipe: Recipe, landmarks: np.ndarray, trial: Trial) -> float:
+    """The common gain on the fitted strengths that best reproduces the exemplar."""
+    from ..transfer.engines import TransferOptions, recipe_engine
+
+    still = np.zeros((1, 1, 2), np.float32)
+    op = Operation(recipe=recipe, flow=still, residual=still, landmarks=landmarks)
+
+    def score(k: float) -> float:
+        out = recipe_engine(op, trial.source, trial.face, TransferOptions(mode="fast", strength=k), None)
+        return trial.score("recipe", out).psnr_db
+
+    return best_gain(score)
 
 
 def _clean_candidates(op: Operation, trial: Trial) -> list[Candidate]:
@@ -233,9 +277,10 @@ def _paper_candidate(op, src, tgt, face, flow, frame, families, max_ops, detect,
         start = fit.llw_alternative.recipe
     if not thorough:
         # Worth the search when the pair shows signs of the procedure: the first reading
-        # reproduces it about as well as the clean ops do (a clean edit is reproduced far
-        # better by its own ops), the fit sees its resampling ramp, or a pasted crop.
-        ref = next((c.gain_db for c in cands if c.name == "recipe"), 0.0)
+        # reproduces it about as well as the best clean candidate does (a clean edit is
+        # reproduced far better by its own ops or its measured motion), the fit sees its
+        # resampling ramp, or a pasted crop.
+        ref = max((c.gain_db for c in cands), default=0.0)
         try:
             quick = max(scored(out).gain_db for out in quick_renders(src, start, face.points, detect))
         except MirrorError:

@@ -183,12 +183,28 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
     # in evaluating the ops), then the fit scored on all of them.
     m4 = B.m.reshape(-1, 2)[::REFINE_EVERY].reshape(-1)
 
-    def residual(p):
-        return B.field(ops, p, REFINE_EVERY) - m4
+    def refine(sel: list[Op], start: np.ndarray) -> tuple[np.ndarray, float]:
+        sol = least_squares(lambda q: B.field(sel, q, REFINE_EVERY) - m4,
+                            np.clip(start, -100 + 1e-9, 100 - 1e-9), bounds=(-100.0, 100.0),
+                            diff_step=1e-3, x_scale=30.0, max_nfev=20)
+        return sol.x, float(2 * sol.cost)
 
-    sol = least_squares(residual, np.clip(s0, -100 + 1e-9, 100 - 1e-9), bounds=(-100.0, 100.0),
-                        diff_step=1e-3, x_scale=30.0, max_nfev=20)
-    p = np.where(np.abs(sol.x) < min_strength, 0.0, sol.x)
+    strengths, err = refine(ops, s0)
+    # The linear selection can split one op's non-linear motion over two correlated ops
+    # (eyes enlarged read as eyes enlarged less plus widened); with strengths refined,
+    # an op stays only if the others cannot make up for it, by the rule it joined by.
+    share = float(m4 @ m4) / max(energy, 1e-12)      # the refinement points' share of the energy
+    keys = {op.name: k for op, k in zip(ops, chosen)}
+    for name in [ops[i].name for i in np.argsort(np.abs(strengths))]:
+        if len(ops) == 1:
+            break
+        j = [op.name for op in ops].index(name)
+        rest = ops[:j] + ops[j + 1:]
+        q, err_q = refine(rest, np.delete(strengths, j))
+        need = max(min(MIN_GAIN * energy, LOCAL_GAIN * B.local[keys[name]]), NOISE_GAIN * energy)
+        if err_q - err < need * share:
+            ops, strengths, err = rest, q, err_q
+    p = np.where(np.abs(strengths) < min_strength, 0.0, strengths)
     r = B.field(ops, p) - B.m
     explained = float(np.clip(1.0 - float(r @ r) / energy, 0.0, 1.0))
     full = np.zeros(measured.size)

@@ -203,7 +203,9 @@ class Operation:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Operation":
-        from .preset_schema import validate_preset; validate_preset(data)  # noqa: E702  types, sizes, ranges
+        from .preset_schema import validate_preset
+
+        validate_preset(data)            # types, sizes and ranges, before anything reads them
         fmt = data.get("format") if isinstance(data, dict) else None
         if fmt != FORMAT and fmt not in OLD_FORMATS:
             raise ConfigError(f"not a mirrorppr preset (expected format {FORMAT!r})")
@@ -235,15 +237,15 @@ class Operation:
 
     @classmethod
     def load(cls, path: str | Path) -> "Operation":
+        from ..jsonio import read_json
+        from .preset_schema import MAX_BYTES
+
         p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"{p}: no such preset file")
-        try:
-            data = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{p}: not valid JSON ({exc})") from None
+        data = read_json(p, "preset", MAX_BYTES)
         try:
             return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{p}: {exc}") from None
         except (KeyError, ValueError, TypeError) as exc:
             raise ConfigError(f"{p}: malformed preset ({exc})") from None
 

@@ -49,8 +49,11 @@ PAPER_MARGIN_DB = 1.0
 #: the ceiling a right reading approaches, not a rival explanation.
 PAPER_NEAR_FLOW = 0.75
 #: In ``auto``, the paper's search runs only when its cheap first reading comes within
-#: this of the clean recipe (dB) or the pair shows a pasted crop.
+#: this of the clean recipe (dB), its ramp is visible, or the pair shows a pasted crop.
 PAPER_GATE_DB = 1.0
+#: A resampling ramp that moves no pixel across the face by this much (pixels) is no sign
+#: of the paper's procedure (a fit of clean strokes can leave a numerically tiny one).
+RAMP_VISIBLE_PX = 0.1
 #: ...and only on photos up to this long side (the paper worked at 1024 px).
 PAPER_MAX_SIDE = 2048
 #: Motion outside the face worth a note (share of the measured motion's energy).
@@ -277,15 +280,16 @@ def _paper_candidate(op, src, tgt, face, flow, frame, families, max_ops, detect,
         start = fit.llw_alternative.recipe
     if not thorough:
         # Worth the search when the pair shows signs of the procedure: the first reading
-        # reproduces it about as well as the best clean candidate does (a clean edit is
-        # reproduced far better by its own ops or its measured motion), the fit sees its
-        # resampling ramp, or a pasted crop.
-        ref = max((c.gain_db for c in cands), default=0.0)
+        # reproduces it about as well as the clean ops do (a clean edit is reproduced far
+        # better by its own ops), the fit sees its resampling ramp move pixels visibly
+        # across the face, or a pasted crop.
+        ref = next((c.gain_db for c in cands if c.name == "recipe"), 0.0)
+        ramp_px = fit.ramp_slope * face.size
         try:
             quick = max(scored(out).gain_db for out in quick_renders(src, start, face.points, detect))
         except MirrorError:
             return None
-        if (quick < ref - PAPER_GATE_DB and fit.ramp_slope <= 0
+        if (quick < ref - PAPER_GATE_DB and ramp_px < RAMP_VISIBLE_PX
                 and paste_box(src, tgt, face.points) is None):
             return None
     reading = read_paper(src, tgt, face.points, fit, detect, thorough=True)

@@ -170,13 +170,14 @@ def _init(op_dict: dict, kw: dict) -> None:
 
 
 def _one(src: str, dst: str, record: dict) -> str:
-    """Retouch one photo; write the output, then its sidecar (both atomically)."""
+    """Retouch one photo; write its sidecar, then the output (both atomically): an
+    output is never there without its record, whenever the run is stopped (a record
+    without its output is simply done again)."""
     t = time.perf_counter()
     photo = read_image(src)
     res = _WORKER.run(photo)
     out = Path(dst)
     data = encode_image(res.photo, output_format(out, res.photo.format), quality=record["options"]["quality"])
-    outputs.write_bytes(out, data, protect=(src,))
     side = {"format": SIDECAR_FORMAT, "mirrorppr": _version(), "input": str(src),
             "input_sha256": sha256_file(Path(src)), **record,
             "output_sha256": hashlib.sha256(data).hexdigest(),
@@ -184,6 +185,7 @@ def _one(src: str, dst: str, record: dict) -> str:
             "seconds": round(time.perf_counter() - t, 3),
             "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     outputs.write_text(sidecar_path(out), json.dumps(side, indent=1, sort_keys=True), protect=(src,))
+    outputs.write_bytes(out, data, protect=(src,))
     return src
 
 

@@ -128,9 +128,10 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
                          notes=tuple(notes), meta=meta)
     trial = Trial.of(src, tgt_r, valid, face, moved=whole.moved())
     measured = flow
+    known: dict[str, Candidate] = {}        # candidates already scored by the calibration
     if trial.any_change:
         say("calibrating the motion on the exemplar", 0.35)
-        gain = _flow_gain(flow, landmarks, trial)
+        gain, known["flow"] = _flow_gain(flow, landmarks, trial)
         flow = (flow * np.float32(gain)).astype(np.float32)
         meta["flow_gain"] = round(gain, 3)
     say("fitting operations", 0.4)
@@ -139,7 +140,7 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
     if trial.any_change and len(recipe.active()):
         # The fit weighs the motion's faint tails, which the measurement cuts: its
         # strengths come out short too. Calibrated the same way, as a whole.
-        gain = _recipe_gain(recipe, landmarks, trial)
+        gain, known["recipe"] = _recipe_gain(recipe, landmarks, trial)
         recipe, predicted = recipe.scaled(gain), predicted * np.float32(gain)
         meta["recipe_gain"] = round(gain, 3)
     residual = (flow - predicted).astype(np.float32)
@@ -155,7 +156,7 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
                    landmark_motion=lm_motion, explained=fit.explained, meta=meta)
 
     say("checking each transfer on the exemplar", 0.6)
-    cands = _clean_candidates(op, trial)
+    cands = _clean_candidates(op, trial, known)
 
     def detect(px: np.ndarray) -> np.ndarray:
         return find_face(Photo(px).rgb8(), source=sname, backend=backend).points
@@ -193,50 +194,42 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
     return op
 
 
-def _flow_gain(flow: np.ndarray, landmarks: np.ndarray, trial: Trial) -> float:
+def _flow_gain(flow: np.ndarray, landmarks: np.ndarray, trial: Trial) -> tuple[float, Candidate]:
     """The gain on the measured motion that best reproduces the exemplar (see
-    :mod:`.calibrate`): rendered once as a field, scaled per trial."""
+    :mod:`.calibrate`), and its score: carried onto the face once, scaled per trial."""
     from ..transfer.engines import working_for
     from ..transfer.transport import transport
     from ..warp.field import Field
 
     size = (trial.source.shape[1], trial.source.shape[0])
     f = transport(flow, landmarks, trial.face.points, size, working_for(trial.face, size))
-
-    def score(k: float) -> float:
-        return trial.score("flow", Field(f.d * np.float32(k), f.size).apply(trial.source)).psnr_db
-
-    return best_gain(score)
+    return best_gain(lambda k: trial.score("flow", Field(f.d * np.float32(k), f.size).apply(trial.source)))
 
 
-def _recipe_gain(recipe: Recipe, landmarks: np.ndarray, trial: Trial) -> float:
-    """The common gain on the fitted strengths that best reproduces the exemplar."""
+def _recipe_gain(recipe: Recipe, landmarks: np.ndarray, trial: Trial) -> tuple[float, Candidate]:
+    """The common gain on the fitted strengths that best reproduces the exemplar, and
+    its score (the recipe candidate's)."""
     from ..transfer.engines import TransferOptions, recipe_engine
 
     still = np.zeros((1, 1, 2), np.float32)
     op = Operation(recipe=recipe, flow=still, residual=still, landmarks=landmarks)
-
-    def score(k: float) -> float:
-        out = recipe_engine(op, trial.source, trial.face, TransferOptions(mode="fast", strength=k), None)
-        return trial.score("recipe", out).psnr_db
-
-    return best_gain(score)
+    return best_gain(lambda k: trial.score("recipe", recipe_engine(
+        op, trial.source, trial.face, TransferOptions(mode="fast", strength=k), None)))
 
 
-def _clean_candidates(op: Operation, trial: Trial) -> list[Candidate]:
+def _clean_candidates(op: Operation, trial: Trial, known: dict[str, Candidate]) -> list[Candidate]:
+    """The clean candidates' scores, simplest first: the named ops alone, the measured
+    motion itself, then both (those in ``known`` are already scored)."""
     from ..transfer.engines import (TransferOptions, flow_engine, recipe_engine,
                                     recipe_residual_engine)
 
     opts = TransferOptions(mode="fast")
-    # Simplest first: the named ops alone, the measured motion itself, then both.
     engines = [("flow", flow_engine)]
     if len(op.recipe.active()):
         engines = [("recipe", recipe_engine), ("flow", flow_engine),
                    ("recipe+residual", recipe_residual_engine)]
-    out = []
-    for name, fn in engines:
-        out.append(trial.score(name, fn(op, trial.source, trial.face, opts, None)))
-    return out
+    return [known[name] if name in known else trial.score(name, fn(op, trial.source, trial.face, opts, None))
+            for name, fn in engines]
 
 
 def _paper_wins(paper: Candidate, cands: list[Candidate]) -> bool:

@@ -92,26 +92,26 @@ def run_eval_cmd(args) -> int:
     return 0
 
 
-def run_simface(args) -> int:
-    g = guard(args)
-    g.protect(args.portraits, role="the portraits folder")
-    g.claim_dir(args.out, "--out")
-    made = build_simface(args.portraits, args.out, n=args.n, seed=args.seed, size=args.size)
-    print(f"{len(made)} cases written to {args.out}")
-    return 0
-
-
-def run_liquify(args) -> int:
-    from ..eval.liquify import build_liquify
-
+def _build_cases(args, build) -> int:
+    """Write a benchmark's cases from a portraits folder (never into it)."""
     if args.n < 1:
         raise ConfigError(f"--n {args.n}: expected 1 or more")
     g = guard(args)
     g.protect(args.portraits, role="the portraits folder")
     g.claim_dir(args.out, "--out")
-    made = build_liquify(args.portraits, args.out, n=args.n, seed=args.seed, size=args.size)
+    made = build(args.portraits, args.out, n=args.n, seed=args.seed, size=args.size)
     print(f"{len(made)} cases written to {args.out}")
     return 0
+
+
+def run_simface(args) -> int:
+    return _build_cases(args, build_simface)
+
+
+def run_liquify(args) -> int:
+    from ..eval.liquify import build_liquify
+
+    return _build_cases(args, build_liquify)
 
 
 def run_portraits(args) -> int:

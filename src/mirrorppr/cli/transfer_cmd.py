@@ -94,11 +94,9 @@ def _register_model(args, engine: str = "model") -> None:
     if args.weights is None:
         raise ConfigError("--engine model needs --weights DIR (a trained MirrorPPR folder)")
     try:
-        from ..model.engine import register_model_engine
+        from ..model.engine import ModelSettings, register_model_engine
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"the model engine needs the 'model' extra ({exc.name} missing): "
-                          "pip install 'mirrorppr[model]'") from None
-    from ..model.engine import ModelSettings
+        raise _needs_model_extra("model", exc) from None
 
     if not (args.weights / "mirrorppr.json").is_file():
         raise ConfigError(f"{args.weights}: not a MirrorPPR weights folder (mirrorppr.json missing)")
@@ -113,9 +111,13 @@ def _register_warp(args) -> None:
     try:
         from ..model.warp_engine import WarpSettings, register_warp_engine
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"the learned-warp engine needs the 'model' extra ({exc.name} missing): "
-                          "pip install 'mirrorppr[model]'") from None
+        raise _needs_model_extra("learned-warp", exc) from None
     register_warp_engine(args.weights, WarpSettings(device=args.device))
+
+
+def _needs_model_extra(engine: str, exc: ModuleNotFoundError) -> ConfigError:
+    return ConfigError(f"the {engine} engine needs the 'model' extra ({exc.name} missing): "
+                       "pip install 'mirrorppr[model]'")
 
 
 def register(sub) -> None:

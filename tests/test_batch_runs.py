@@ -142,7 +142,8 @@ def test_batch_ctrl_c_stops_within_2_s_with_finished_files_complete(tmp_path, pr
     indir = _folder(tmp_path, 24)
     out = tmp_path / "out"
     proc = _batch(preset_file, indir, out)
-    _wait_for(lambda: any(out.glob("*.mirrorppr.json")))
+    # The sidecar is written before its image, so wait for a finished image itself.
+    _wait_for(lambda: any(out.glob("*.png")))
     workers = _children(proc.pid)
     assert workers
     t = time.perf_counter()

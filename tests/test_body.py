@@ -94,3 +94,212 @@ def test_an_unchanged_pair_has_no_body_motion(astronaut):
     face, body = _person(astronaut)
     motion = _measure(astronaut, astronaut.copy(), face, body)
     assert motion.is_zero()
+
+
+# ------------------------------------------------------------------ wired into analysis
+from mirrorppr.analyze import analyze  # noqa: E402
+from mirrorppr.analyze.operation import Operation  # noqa: E402
+from mirrorppr.body.edit import edit_field, ops_field  # noqa: E402
+from mirrorppr.body.protect import bends, protect, straight_edges  # noqa: E402
+from mirrorppr.errors import ConfigError  # noqa: E402
+from mirrorppr.eval.liquify_body import BodyDraw, strokes_for  # noqa: E402
+from mirrorppr.eval.metrics import psnr  # noqa: E402
+from mirrorppr.ops import get_op, ops_in  # noqa: E402
+from mirrorppr.ops.recipe import Recipe  # noqa: E402
+from mirrorppr.samples import grace_hopper  # noqa: E402
+from mirrorppr.transfer import Retoucher  # noqa: E402
+
+
+@pytest.mark.parametrize("which", ["astronaut", "grace_hopper"])
+def test_the_bundled_samples_show_shoulders(which):
+    from mirrorppr import samples
+
+    rgb = read_image(getattr(samples, which)()).rgb8()
+    face, body = _person(rgb)
+    assert body is not None and body.visible(L_SHOULDER, R_SHOULDER)
+    sk = Skeleton.of(body)
+    assert "shoulders" in sk.visible_parts()
+    # A head-and-shoulders photo shows no legs: those parts are not claimed.
+    assert "left shin" not in sk.visible_parts() and "right shin" not in sk.visible_parts()
+
+
+def test_body_ops_share_the_registry_and_refuse_face_landmarks():
+    names = {op.name for op in ops_in("body")}
+    assert {"shoulder_width", "shoulder_line", "waist", "hips", "arm_thickness", "neck_width",
+            "neck_length", "leg_length", "leg_thickness", "head_size"} <= names
+    assert get_op("waist").labels == ("Widen waist", "Slim waist")
+    with pytest.raises(ConfigError):
+        get_op("waist").geometry(np.zeros((478, 2)), 50)
+
+
+def test_broaden_shoulders_pushes_the_outline_out_and_keeps_background_and_face(obama):
+    rgb, face, body = obama
+    sk = Skeleton.of(body)
+    size = (rgb.shape[1], rgb.shape[0])
+    f = ops_field(Recipe.of(("shoulder_width", 80)), sk, size)
+    k = body.keypoints
+    for j, other in ((L_SHOULDER, R_SHOULDER), (R_SHOULDER, L_SHOULDER)):
+        away = (k[j] - k[other]) / np.linalg.norm(k[j] - k[other])
+        d = f.sample(k[j][None] + 0.1 * sk.unit * away[None])[0]
+        # Backward field: the output samples from nearer the neck, so the shoulder grows out.
+        assert float(d @ away) < -0.5, d
+    # Far past the silhouette, nothing moves (the band), and the face is left alone.
+    ys, xs = np.mgrid[0:rgb.shape[0]:8, 0:rgb.shape[1]:8]
+    pts = np.stack([xs.ravel(), ys.ravel()], 1).astype(float)
+    far = sk.outside_distance(pts) > 0.4 * sk.unit
+    assert np.abs(f.sample(pts[far])).max() < 0.05
+    keep = edit_field(None, sk, size, face.points, overrides={"shoulder_width": 80})
+    x0, y0, x1, y1 = face.box
+    inner = np.array([[(x0 + x1) / 2, (y0 + y1) / 2], [x0 + 0.3 * (x1 - x0), y0 + 0.5 * (y1 - y0)]])
+    assert np.abs(keep.sample(inner)).max() < 0.05
+
+
+@pytest.fixture(scope="module")
+def shoulder_case(astronaut, obama):
+    """Narrowed shoulders made by independent liquify strokes (not the body ops) on the
+    astronaut, and the same draw on Obama: the exemplar and the query's ground truth."""
+    a_rgb = astronaut
+    _, a_body = _person(a_rgb)
+    b_rgb, b_face, b_body = obama
+    draw = BodyDraw("shoulder width", 0.4, -0.05, 0.5, 1.0)
+    before, after = a_rgb, render(a_rgb, strokes_for(draw, a_body))
+    truth = render(b_rgb, strokes_for(draw, b_body))
+    return before, after, b_rgb, truth, b_face
+
+
+@pytest.fixture(scope="module")
+def shoulder_op(shoulder_case):
+    before, after, *_ = shoulder_case
+    return analyze(before, after)
+
+
+def test_a_liquify_shoulder_edit_is_read_named_and_carried_to_another_person(shoulder_case, shoulder_op,
+                                                                             tmp_path):
+    before, after, query, truth, qface = shoulder_case
+    op = shoulder_op
+    assert op.body is not None and op.body.choice != "none", op.notes
+    lead = max(op.body.recipe.active(), key=lambda s: abs(s.strength))
+    assert lead.op == "shoulder_width" and lead.strength < 0, op.body.recipe.summary()
+    assert any("on the body" in n for n in op.notes)
+    # The preset keeps it; the reloaded preset transfers the same way.
+    again = Operation.load(op.save(tmp_path / "look.json"))
+    assert again.body.recipe.to_list() == op.body.recipe.to_list() and again.body.choice == op.body.choice
+    res = Retoucher(again).run(query)
+    out = res.photo.rgb8()
+    edit = np.abs(truth.astype(int) - query.astype(int)).max(axis=2) > 2
+    assert psnr(truth, out, edit) > psnr(truth, query, edit) + 1.0
+    # Outside what the truth changed, the photo stays close to what it was.
+    assert psnr(truth, out, ~edit) > 40.0
+
+
+def test_a_body_edit_on_a_face_only_query_is_skipped_with_a_note(shoulder_op):
+    op = shoulder_op
+    face_only = read_image(PORTRAITS / "luispedro.jpg").rgb8()
+    h = face_only.shape[0]
+    crop = face_only[: int(0.55 * h)]
+    r = Retoucher(op).run(crop)
+    # Shoulders cut off: said, and nothing below the face is moved.
+    assert r.notes and all("no body" in n or "skipped" in n or "not carried" in n for n in r.notes), r.notes
+    x0, y0, x1, y1 = (int(v) for v in r.face.box)
+    below = np.zeros(crop.shape[:2], bool)
+    below[min(crop.shape[0], y1 + (y1 - y0) // 2):] = True
+    assert np.array_equal(r.photo.rgb8()[below], crop[below])
+
+
+def test_preset_schema_refuses_a_malformed_body(shoulder_op):
+    d = shoulder_op.to_dict()
+    bad = dict(d, body=dict(d["body"], recipe=[{"op": "eye_resize", "strength": 10}]))
+    with pytest.raises(ConfigError, match="body"):
+        Operation.from_dict(bad)
+    parts = d["body"]["motion"]["parts"]
+    if parts:
+        name = next(iter(parts))
+        cut = dict(d, body=dict(d["body"], motion=dict(d["body"]["motion"], parts={name: parts[name][:40]})))
+        with pytest.raises(ConfigError, match="body"):
+            Operation.from_dict(cut)
+    with pytest.raises(ConfigError, match="body.choice"):
+        Operation.from_dict(dict(d, body=dict(d["body"], choice="everything")))
+
+
+def test_straight_background_edges_stay_straight():
+    """A photo with a door-frame-like straight edge just beside the shoulder: a strong
+    shoulder edit reaches it, and the protection brings its bend under the stated limit."""
+    from mirrorppr.body.protect import BEND_LIMIT
+
+    rgb = read_image(grace_hopper()).rgb8().copy()
+    face, body = _person(rgb)
+    sk = Skeleton.of(body)
+    k = body.keypoints
+    x = int(max(k[L_SHOULDER, 0], k[R_SHOULDER, 0]) + 0.08 * sk.unit)
+    if x >= rgb.shape[1] - 2:
+        pytest.skip("no room beside the shoulder")
+    # A white vertical line beside the shoulder, where the photo shows background.
+    col = np.stack([np.full(rgb.shape[0], x + 1.0), np.arange(rgb.shape[0], dtype=float)], 1)
+    off = np.nonzero(sk.outside_distance(col) > 0.05 * sk.unit)[0]
+    assert len(off) > 0.25 * sk.unit
+    rgb[off.min():off.max() + 1, x:x + 6] = 255
+    body = find_body(rgb, face.box)
+    sk = Skeleton.of(body)
+    segs = straight_edges(rgb, sk)
+    assert len(segs)
+    size = (rgb.shape[1], rgb.shape[0])
+    limit = BEND_LIMIT * max(rgb.shape[:2])
+    f = ops_field(Recipe.of(("shoulder_width", 100)), sk, size)
+    g, guard = protect(f, rgb, sk)
+    assert guard.bend_before > limit
+    assert float(bends(g, segs).max()) <= limit and guard.bend_after <= limit
+    # Only near the line is the edit given up: the shoulder itself still moves.
+    k = body.keypoints
+    assert np.abs(g.sample(k[[L_SHOULDER, R_SHOULDER]])).max() > 0.5
+
+
+def test_edit_applies_body_ops_and_refuses_parts_not_shown(obama):
+    from mirrorppr.edit import edit_pixels
+    from mirrorppr.errors import FaceError
+
+    rgb, face, body = obama
+    out = edit_pixels(rgb, Recipe.of(("shoulder_width", 80)), face=face)
+    moved = np.abs(out.astype(int) - rgb.astype(int)).max(axis=2) > 12
+    ys, xs = np.nonzero(moved)
+    assert len(ys) > 500
+    # What moved lies around the shoulders, not on the face.
+    sh_y = body.keypoints[[L_SHOULDER, R_SHOULDER], 1].mean()
+    assert abs(np.median(ys) - sh_y) < 0.5 * body.unit
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    assert not moved[y0:y1, x0:x1].any()
+    with pytest.raises(FaceError, match="leg_length"):
+        edit_pixels(rgb, Recipe.of(("leg_length", 50)), face=face)
+
+
+@pytest.mark.parametrize("name", ["shoulder_width", "shoulder_line", "neck_length"])
+def test_a_clean_exemplar_of_a_body_op_is_read_back(obama, name):
+    """The project's own body ops, made on one photo, are read back as themselves."""
+    from mirrorppr.edit import edit_pixels
+
+    rgb, face, body = obama
+    after = edit_pixels(rgb, Recipe.of((name, 70.0)), face=face)
+    op = analyze(rgb, after, face=face)
+    assert op.body is not None and op.body.choice != "none", op.notes
+    fitted = {s.op: s.strength for s in op.body.recipe}
+    assert max(fitted, key=lambda k: abs(fitted[k])) == name, op.body.summary
+    assert 40 <= fitted[name] <= 100, op.body.summary
+    assert op.body.confidence > 0.5
+
+
+def test_studio_sliders_show_and_move_the_body_ops(shoulder_case, shoulder_op):
+    from mirrorppr.app.core import edit, sliders_of
+    from mirrorppr.ops.recipe import Step
+
+    _, _, query, _, _ = shoulder_case
+    op = shoulder_op
+    names = [s.op for s in sliders_of(op)]
+    assert "shoulder_width" in names
+    off = Recipe([Step(s.op, 0.0 if s.op == "shoulder_width" else s.strength) for s in sliders_of(op)])
+    moved = edit(op, off)
+    assert {s.op: s.strength for s in moved.body.recipe}["shoulder_width"] == 0.0
+    assert moved.recipe.to_list() == op.recipe.to_list()      # the face part is untouched
+    # The slider acts: at 0 the shoulders move less than as analysed.
+    full = Retoucher(op).run(query).photo.rgb8().astype(int)
+    none = Retoucher(moved).run(query).photo.rgb8().astype(int)
+    q = query.astype(int)
+    assert np.abs(none - q).sum() < 0.5 * np.abs(full - q).sum()

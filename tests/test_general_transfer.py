@@ -16,7 +16,7 @@ from mirrorppr.errors import FaceError
 from mirrorppr.eval.liquify import Draw, FaceUnits, dlib_landmarks, render
 from mirrorppr.eval.metrics import edit_region, psnr
 from mirrorppr.imageio import Photo, read_image, write_image
-from mirrorppr.ops import ops_in
+from mirrorppr.ops.base import face_ops
 from mirrorppr.ops.recipe import Recipe
 from mirrorppr.transfer import Retoucher
 
@@ -92,7 +92,7 @@ def big_astronaut(astronaut):
     return big, find_face(big)
 
 
-@pytest.mark.parametrize("name", [op.name for op in ops_in()])
+@pytest.mark.parametrize("name", [op.name for op in face_ops()])
 def test_a_clean_exemplar_of_every_op_is_read_clean(big_astronaut, name):
     """The project's own clean edits are never mistaken for the paper's procedure, and
     the op is recovered with about its strength."""

@@ -5,7 +5,8 @@
 2. find the face in the before photo and measure the dense motion between the two
    (optical flow, zero where nothing changed), on the face-normalised grid;
 3. fit the operation library's strengths to it, keeping what the recipe leaves
-   unexplained as a residual field;
+   unexplained as a residual field; motion on the body is read by the body's own
+   analysis (:mod:`mirrorppr.body.edit`: body ops, part motion, its own check);
 4. try every way of transferring it on the exemplar itself (recipe, recipe + residual,
    the motion itself, and with ``procedure`` allowing it, the paper's procedure) and keep
    the simplest that reproduces the after photo about as well as the best;
@@ -23,6 +24,7 @@ import numpy as np
 from ..errors import ConfigError, FaceError, InputError, MirrorError
 from ..imageio import Photo, read_image
 from ..landmarks import Face, detect_faces, find_face, pick_face
+from ..body.edit import analyze_body
 from ..ops.recipe import Recipe
 from .calibrate import best_gain
 from .fit import fit_recipe
@@ -60,6 +62,9 @@ PAPER_MAX_SIDE = 2048
 NOTE_SHARE = 0.1
 #: Below this reproduction share the transferred edit is called weak.
 WEAK = 0.35
+#: The body is read when at least this share of the measured motion lies away from the
+#: face (a face edit's own tails on the neck and hair stay below it).
+BODY_SHARE = 0.05
 
 Progress = Callable[[str, float], None]
 
@@ -116,15 +121,28 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
             "registration": reg.to_dict(), "procedure": procedure}
     notes = _registration_notes(reg)
     landmarks = frame.to_norm(face.points)
+    body = None
+    if shares.body + shares.background >= BODY_SHARE:
+        say("reading the body", 0.2)
+        body, body_notes = analyze_body(src, tgt_r, valid, face.points, face.box)
+        notes += body_notes
+        if body is not None:
+            meta["body_parts"] = list(body.parts)
+    carried_body = body is not None and body.choice != "none"
     if not np.abs(flow).max(initial=0.0) > 0:
-        notes.append(_nothing_note(reg, shares))
+        if carried_body:
+            notes.append("no structural retouching found on the face")
+            notes += _motion_notes_away(shares, body)
+        else:
+            notes.append(_nothing_note(reg, shares))
         meta["seconds"] = round(time.perf_counter() - t0, 3)
         say("done", 1.0)
         return Operation(recipe=Recipe([]), flow=flow, residual=np.zeros_like(flow), landmarks=landmarks,
-                         explained=1.0, confidence=1.0, provenance=Clean(), choice="none",
-                         motion=MotionShares(face=shares.face, body=shares.body,
-                                             background=shares.background,
-                                             other_faces=shares.other_faces, transferred=0.0),
+                         explained=1.0, confidence=body.confidence if carried_body else 1.0,
+                         provenance=Clean(), choice="none", body=body,
+                         motion=_with_body(MotionShares(face=shares.face, body=shares.body,
+                                                        background=shares.background,
+                                                        other_faces=shares.other_faces, transferred=0.0), body),
                          notes=tuple(notes), meta=meta)
     trial = Trial.of(src, tgt_r, valid, face, moved=whole.moved())
     measured = flow
@@ -153,7 +171,7 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
     except MirrorError:
         lm_motion = None
     op = Operation(recipe=recipe, flow=flow, residual=residual, landmarks=landmarks,
-                   landmark_motion=lm_motion, explained=fit.explained, meta=meta)
+                   landmark_motion=lm_motion, explained=fit.explained, meta=meta, body=body)
 
     say("checking each transfer on the exemplar", 0.6)
     cands = _clean_candidates(op, trial, known)
@@ -185,8 +203,8 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
     op.candidates = tuple(cands)
     op.confidence = trial.reproduced(chosen) if chosen is not None else 0.0
     carried = op.explained if op.choice == "recipe" else 1.0
-    op.motion = MotionShares(face=shares.face, body=shares.body, background=shares.background,
-                             other_faces=shares.other_faces, transferred=shares.face * carried)
+    op.motion = _with_body(MotionShares(face=shares.face, body=shares.body, background=shares.background,
+                                        other_faces=shares.other_faces, transferred=shares.face * carried), body)
     notes += _motion_notes(op, shares)
     op.notes = tuple(notes)
     meta["seconds"] = round(time.perf_counter() - t0, 3)
@@ -329,12 +347,29 @@ def _nothing_note(reg: Registration, shares: MotionShares) -> str:
             "queries are returned unchanged")
 
 
-def _motion_notes(op: Operation, shares: MotionShares) -> list[str]:
-    notes = []
+def _with_body(shares: MotionShares, body) -> MotionShares:
+    """The shares, with the motion away from the face counted as the body's (and as
+    carried) when the body part is carried."""
+    if body is None or body.choice == "none":
+        return shares
     away = shares.body + shares.background
+    return MotionShares(face=shares.face, body=away, background=0.0, other_faces=shares.other_faces,
+                        transferred=shares.transferred + away * body.confidence)
+
+
+def _motion_notes_away(shares: MotionShares, body) -> list[str]:
+    away = shares.body + shares.background
+    if body is not None and body.choice != "none":
+        return [f"{away:.0%} of the measured motion lies on the body; carried as {body.summary} "
+                f"(reproduces {body.confidence:.0%} of the body's change on the exemplar)"]
     if away >= NOTE_SHARE:
-        notes.append(f"{away:.0%} of the measured motion lies away from the face (body, hair or "
-                     "background) and is not transferred")
+        return [f"{away:.0%} of the measured motion lies away from the face (body, hair or "
+                "background) and is not transferred"]
+    return []
+
+
+def _motion_notes(op: Operation, shares: MotionShares) -> list[str]:
+    notes = _motion_notes_away(shares, op.body)
     if shares.other_faces >= NOTE_SHARE:
         notes.append(f"{shares.other_faces:.0%} of the measured motion is on another face in the photo "
                      "and is not transferred")

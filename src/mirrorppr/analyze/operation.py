@@ -5,13 +5,16 @@ import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar, Union
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..ops.recipe import Recipe
 from .normalize import STEP, U_RANGE, V_RANGE, grid_points
+
+if TYPE_CHECKING:
+    from ..body.edit import BodyEdit
 
 FORMAT = "mirrorppr.operation/2"
 #: Presets of the first format still load (their provenance is read off their meta).
@@ -119,6 +122,7 @@ class Operation:
     ``candidates`` how each way of transferring it reproduced the exemplar, ``choice``
     the one ``auto`` uses and ``confidence`` how much of the exemplar's change that one
     reproduced (0 = nothing, 1 = all). ``notes`` are what a user should know.
+    ``body`` is the body's part of the edit (its ops, motion and own check).
     """
 
     recipe: Recipe
@@ -134,6 +138,9 @@ class Operation:
     motion: MotionShares = field(default_factory=MotionShares)
     notes: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
+    #: The body part of the edit (:class:`mirrorppr.body.edit.BodyEdit`), None when the
+    #: exemplar shows no body or nothing on it moved.
+    body: "BodyEdit | None" = None
     #: The exemplar pair itself (uint8 RGB before, after), kept in memory only: what the
     #: learned ``model`` engine reads instead of the analysis. Never written to presets.
     exemplar: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
@@ -162,15 +169,17 @@ class Operation:
 
     def describe(self) -> str:
         peak = float(np.hypot(self.flow[..., 0], self.flow[..., 1]).max()) if self.flow.size else 0.0
+        body = "" if self.body is None or self.body.choice == "none" else f"; body: {self.body.summary}"
         how = {"none": "nothing to transfer", "recipe": "transferred as named ops",
                "recipe+residual": "named ops plus the motion they leave",
                "flow": "the measured motion itself", "paper": "the paper's procedure"}[self.choice]
         return (f"{self.summary} ({how}; reproduces {self.confidence:.0%} of the exemplar's change; "
                 f"ops explain {self.explained:.0%} of the face motion; peak motion "
-                f"{peak * 100:.1f}% of eye distance)")
+                f"{peak * 100:.1f}% of eye distance){body}")
 
     def is_identity(self) -> bool:
-        return self.choice == "none" or (not len(self.recipe.active()) and not np.abs(self.flow).max(initial=0) > 0)
+        face = self.choice == "none" or (not len(self.recipe.active()) and not np.abs(self.flow).max(initial=0) > 0)
+        return face and (self.body is None or self.body.choice == "none")
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict:
@@ -191,6 +200,7 @@ class Operation:
             "landmarks": np.round(self.landmarks, 5).tolist(),
             "landmark_motion": None if self.landmark_motion is None
             else np.round(self.landmark_motion, 5).tolist(),
+            "body": None if self.body is None else self.body.to_dict(),
             "meta": self.meta,
         }
 
@@ -226,6 +236,10 @@ class Operation:
                                for c in data.get("candidates", []))
             motion = MotionShares(**{k: float(v) for k, v in data.get("motion", {}).items()})
             notes = tuple(str(n) for n in data.get("notes", []))
+        body = None
+        if data.get("body") is not None:
+            from ..body.edit import BodyEdit
+            body = BodyEdit.from_dict(data["body"])
         return cls(recipe=Recipe.from_list(data.get("recipe", [])),
                    flow=_unpack(data["flow"], shape), residual=_unpack(data["residual"], shape),
                    landmarks=np.asarray(data["landmarks"], float),
@@ -233,7 +247,7 @@ class Operation:
                    else np.asarray(data["landmark_motion"], np.float32),
                    explained=explained, confidence=float(data.get("confidence", 0.0)),
                    provenance=provenance, candidates=candidates, choice=choice, motion=motion,
-                   notes=notes, meta=meta)
+                   notes=notes, meta=meta, body=body)
 
     @classmethod
     def load(cls, path: str | Path) -> "Operation":

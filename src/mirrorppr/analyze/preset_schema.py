@@ -176,6 +176,47 @@ def _motion(value: Any) -> None:
             raise ConfigError(f"preset: field 'motion.{key}' must be a share in [0, 1] (got {_short(v)})")
 
 
+def _body(value: Any) -> None:
+    """The body part: its recipe (body ops only), choice, check and part motion grids
+    (named parts, base64 of the grid's exact size, finite and bounded)."""
+    from ..body.edit import BODY_CHOICES
+    from ..body.motion import NQ, NS
+    from ..body.parts import PART_INDEX
+    from ..ops.base import get_op
+
+    if value is None:
+        return
+    b = _object(value, "body")
+    _recipe(b.get("recipe", []))
+    if any(get_op(s["op"] if isinstance(s, dict) else s[0]).family != "body" for s in b.get("recipe", [])):
+        raise ConfigError("preset: field 'body.recipe' may hold body ops only")
+    if b.get("choice", "none") not in BODY_CHOICES:
+        raise ConfigError(f"preset: field 'body.choice' must be one of {', '.join(BODY_CHOICES)} "
+                          f"(got {_short(b.get('choice'))})")
+    _share("body.confidence")(b.get("confidence", 0.0))
+    turn = b.get("turn")
+    if turn is not None and (not _is_number(turn) or not 0.0 <= float(turn) <= 100.0):
+        raise ConfigError(f"preset: field 'body.turn' must be a number in [0, 100] (got {_short(turn)})")
+    _candidates(b.get("candidates", []))
+    for i, p in enumerate(_list(b.get("parts", []), "body.parts")):
+        if p not in PART_INDEX:
+            raise ConfigError(f"preset: field 'body.parts[{i}]' is not a body part (got {_short(p)})")
+    m = _object(b.get("motion", {}), "body.motion")
+    for i, p in enumerate(_list(m.get("seen", []), "body.motion.seen")):
+        if p not in PART_INDEX:
+            raise ConfigError(f"preset: field 'body.motion.seen[{i}]' is not a body part (got {_short(p)})")
+    for name, data in _object(m.get("parts", {}), "body.motion.parts").items():
+        if name not in PART_INDEX or not isinstance(data, str):
+            raise ConfigError(f"preset: field 'body.motion.parts' holds an unknown part {_short(name)}")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"preset: field 'body.motion.parts.{name}' is not base64") from None
+        if len(raw) != 2 * NS * NQ * 2 * 2:
+            raise ConfigError(f"preset: field 'body.motion.parts.{name}' has the wrong size; re-run analyze")
+        _bounded(np.frombuffer(raw, dtype="<f2").astype(np.float32), f"body.motion.parts.{name}", MOTION_LIMIT)
+
+
 def _notes(value: Any) -> None:
     for i, n in enumerate(_list(value, "notes")):
         _meta_text(n, f"notes[{i}]")
@@ -309,6 +350,7 @@ FIELDS: tuple[tuple[str, Callable[[Any], None], bool], ...] = (
     ("candidates", _candidates, False),
     ("motion", _motion, False),
     ("notes", _notes, False),
+    ("body", _body, False),
     ("meta", _meta, False),
 )
 

@@ -33,6 +33,8 @@ from ..errors import ConfigError, MirrorError
 from ..imageio import Photo, read_image, write_image
 from ..landmarks import Face, find_face
 from ..ops import get_op
+from ..body.edit import BodyEdit
+from ..ops.base import get_op
 from ..ops.recipe import Recipe, Step
 from ..transfer import Retoucher, transport
 from ..visualize import flow_arrows
@@ -78,9 +80,15 @@ class Settings:
         return ["--engine", self.engine, "--strength", f"{self.strength:g}"]
 
 
+def sliders_of(op: Operation) -> Recipe:
+    """What the sliders show: the face recipe, then the body's ops when it carries them."""
+    body = op.body.recipe.steps if op.body is not None and op.body.choice in ("ops", "ops+motion") else []
+    return Recipe(list(op.recipe.steps) + list(body))
+
+
 def settings_of(op: Operation, engine: str = "auto", strength: float = 1.0) -> Settings:
     """The sliders as an analysis leaves them: its recipe, strength 1."""
-    return Settings(tuple((s.op, float(s.strength)) for s in op.recipe), float(strength), engine)
+    return Settings(tuple((s.op, float(s.strength)) for s in sliders_of(op)), float(strength), engine)
 
 
 def edit(op: Operation, recipe: Recipe) -> Operation:
@@ -91,12 +99,23 @@ def edit(op: Operation, recipe: Recipe) -> Operation:
     found nothing in (``none``), is then carried as the recipe plus the motion it leaves
     (``recipe+residual``), as the ``auto`` engine does with per-op overrides, so that a
     slider always acts. The saved preset holds exactly this."""
-    if recipe.to_list() == op.recipe.to_list():
+    if recipe.to_list() == sliders_of(op).to_list():
         return op
-    choice = "recipe+residual" if op.choice in ("flow", "none") else op.choice
+    face = Recipe([s for s in recipe if get_op(s.op).family != "body"])
+    body_steps = Recipe([s for s in recipe if get_op(s.op).family == "body"])
     meta = dict(op.meta)
     meta.setdefault("studio", {"analysed_recipe": op.recipe.to_list(), "analysed_choice": op.choice})
-    return replace(op, recipe=recipe, choice=choice, meta=meta)
+    out = op
+    if face.to_list() != op.recipe.to_list():
+        choice = "recipe+residual" if op.choice in ("flow", "none") else op.choice
+        out = replace(out, recipe=face, choice=choice)
+    old = op.body.recipe if op.body is not None and op.body.choice in ("ops", "ops+motion") else Recipe([])
+    if body_steps.to_list() != old.to_list():
+        # Body sliders act as ops; a body carried as measured motion alone gives way to them.
+        body = op.body or BodyEdit()
+        keep = body.choice if body.choice in ("ops", "ops+motion") else "ops"
+        out = replace(out, body=replace(body, recipe=body_steps, choice=keep))
+    return replace(out, meta=meta)
 
 
 def with_recipe(op: Operation, recipe: Recipe) -> Operation:
@@ -141,7 +160,9 @@ def operation_facts(op: Operation) -> list[tuple[str, str]]:
              else "a clean warp (liquify-like)"),
             ("reproduces of the exemplar's change", f"{op.confidence:.0%}"),
             ("ops explain of the face motion", f"{op.explained:.0%}"),
-            ("peak motion", f"{peak * 100:.1f}% of the eye distance")]
+            ("peak motion", f"{peak * 100:.1f}% of the eye distance")] + (
+        [("body", f"{op.body.summary} (reproduces {op.body.confidence:.0%} of the body's change)")]
+        if op.body is not None else [])
 
 
 def candidate_rows(op: Operation) -> list[tuple[str, float, float, bool]]:
@@ -317,10 +338,11 @@ def export_photos(op: Operation, settings: Settings, photos: list[tuple[Path, st
 
 
 def _sidecar(name: str, settings: Settings, op: Operation, res) -> dict:
-    applied = op.recipe.scaled(settings.strength).active()
+    sliders = sliders_of(op)
+    applied = sliders.scaled(settings.strength).active()
     return {"format": EXPORT_FORMAT, "input": name, "output": name, "preset": "preset.json",
             "engine": settings.engine, "strength": settings.strength,
-            "recipe": op.recipe.to_list(), "applied": applied.to_list(),
+            "recipe": sliders.to_list(), "applied": applied.to_list(),
             "size": list(res.photo.size), "bit_depth": res.photo.bit_depth,
             "face_box": [round(v, 1) for v in res.face.box], "seconds": round(res.seconds, 3),
             "notes": list(res.photo.notes),

@@ -19,7 +19,7 @@ import gradio as gr
 from ..errors import ConfigError, InputError, MirrorError
 from ..ops import get_op, ops_in
 from ..analyze import PROCEDURES
-from .core import STUDIO_ENGINES, Settings, candidate_rows, operation_facts
+from .core import STUDIO_ENGINES, Settings, candidate_rows, operation_facts, sliders_of
 from .session import Studio, Workspace
 
 log = logging.getLogger("mirrorppr.app")
@@ -267,7 +267,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
         ws = ws_of(request)
         with ws.lock:
             op = ws.load_preset(preset)
-            values = dict((s.op, s.strength) for s in op.recipe)
+            values = dict((s.op, s.strength) for s in sliders_of(op))
             values.update(_recipe_changes(recipe))
             s = Settings(tuple(values.items()), float(strength if strength is not None else 1.0),
                          engine or "auto")

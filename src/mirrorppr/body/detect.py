@@ -78,7 +78,7 @@ class Body:
 
     def scaled(self, k: float, size: tuple[int, int]) -> "Body":
         """The same body for the photo resized by ``k``."""
-        return Body(self.keypoints * k, self.visibility, self.mask, self.mask_scale * k, size)
+        return Body(self.keypoints * k, self.visibility, self.mask, self.mask_scale / k, size)
 
 
 def _region(face_box, size) -> tuple[int, int, int, int]:

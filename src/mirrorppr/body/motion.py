@@ -24,6 +24,9 @@ NS = int(round((S_RANGE[1] - S_RANGE[0]) / S_STEP)) + 1
 NQ = int(round((Q_RANGE[1] - Q_RANGE[0]) / Q_STEP)) + 1
 #: Gaps in the grid are filled from evidence within this many cells.
 FILL = 3.0
+#: The band about the outline that is read (q: -1 on the bone, 0 on the outline, past it
+#: in body units).
+Q_BAND = (-0.35, 0.15)
 #: The carried field is smoothed over this share of the body unit (no seams between parts).
 SMOOTH = 0.02
 
@@ -84,7 +87,10 @@ def measure_body(sk: Skeleton, d: np.ndarray, trust: np.ndarray, where: np.ndarr
     """The body motion of a measured field ``d`` (h, w, 2: backward displacements in
     working pixels, ``scale`` working pixels per photo pixel, the working grid starting at
     photo point ``origin``), trusted as ``trust`` says, only where ``where`` is true."""
-    ys, xs = np.nonzero(where)
+    # Every other cell: the grid is far coarser than the measurement.
+    sub = np.zeros_like(where)
+    sub[::2, ::2] = where[::2, ::2]
+    ys, xs = np.nonzero(sub)
     out = BodyMotion.empty()
     out.seen = sk.visible.copy()
     if not len(ys):
@@ -93,6 +99,12 @@ def measure_body(sk: Skeleton, d: np.ndarray, trust: np.ndarray, where: np.ndarr
     c = sk.coords(pts)
     ok = c[:, 0] >= 0
     c, ys, xs = c[ok], ys[ok], xs[ok]
+    if not len(c):
+        return out
+    # Only the band about the outline, where a liquify stroke moves the silhouette:
+    # motion deep inside a part is mostly clothing and texture re-measured.
+    keep = (c[:, 3] >= Q_BAND[0]) & (c[:, 3] <= Q_BAND[1])
+    c, ys, xs = c[keep], ys[keep], xs[keep]
     if not len(c):
         return out
     vec = d[ys, xs] / scale                       # photo pixels
@@ -148,8 +160,10 @@ def carry(motion: BodyMotion, sk: Skeleton, size: tuple[int, int], working: int,
         return Field(field, (W, H))
     gx, gy = np.meshgrid((np.arange(cx0, cx1) + 0.5) * ux - 0.5, (np.arange(cy0, cy1) + 0.5) * uy - 0.5)
     pts = np.stack([gx.ravel(), gy.ravel()], 1)
-    c = sk.coords(pts, parts=moving)
-    ok = np.nonzero(c[:, 0] >= 0)[0]
+    # Each point belongs to its nearest part, moving or not (a point nearest a still
+    # part must not borrow a farther part's motion).
+    c = sk.coords(pts)
+    ok = np.nonzero((c[:, 0] >= 0) & moving[np.maximum(c[:, 0], 0).astype(int)])[0]
     d = np.zeros((len(pts), 2))
     if len(ok):
         cc = c[ok]

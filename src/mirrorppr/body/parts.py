@@ -17,7 +17,7 @@ body: that is how body edits are carried.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -77,6 +77,7 @@ class Skeleton:
     visible: np.ndarray     # (P,) both joints seen
     outline: np.ndarray     # (P, 2, PROFILE) half-width of each side along the bone (pixels)
     unit: float
+    _outside: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, body: Body) -> "Skeleton":
@@ -154,6 +155,24 @@ class Skeleton:
         part = part.astype(int)
         sign = np.where(side.astype(int) == 0, 1.0, -1.0)[:, None]
         return t[part], n[part] * sign
+
+    def outside_distance(self, pts: np.ndarray) -> np.ndarray:
+        """How far photo points (N, 2) lie outside the person's silhouette (photo
+        pixels; 0 on the person)."""
+        if self._outside is None:
+            m = (self.body.mask <= 0.5).astype(np.uint8)
+            self._outside = cv2.distanceTransform(m, cv2.DIST_L2, 5).astype(np.float32)
+        b = self.body
+        p = (np.asarray(pts, np.float32) + 0.5) * b.mask_scale - 0.5
+        n = len(p)
+        cols = 1024
+        rows = max(1, -(-n // cols))
+        mx = np.zeros(rows * cols, np.float32)
+        my = np.zeros(rows * cols, np.float32)
+        mx[:n], my[:n] = p[:, 0], p[:, 1]
+        d = cv2.remap(self._outside, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+        return d.reshape(-1)[:n] / b.mask_scale
 
     def visible_parts(self) -> list[str]:
         return [p.name for p, v in zip(PARTS, self.visible) if v]

@@ -21,7 +21,8 @@ def register(sub) -> None:
                        description="List every operation: name, what +/- strength does, group.",
                        formatter_class=FORMATTER)
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    p.add_argument("--family", choices=["llw", "pro"], help="only the paper's (llw) or this project's (pro) ops")
+    p.add_argument("--family", choices=["llw", "pro", "body"],
+                   help="only the paper's face ops (llw), this project's face ops (pro) or the body ops")
     p.set_defaults(func=run_ops)
 
     p = sub.add_parser(

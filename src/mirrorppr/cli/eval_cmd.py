@@ -62,6 +62,23 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=1024, help="largest long side of a case image (default 1024)")
     s.set_defaults(func=run_liquify)
+    s = bsub.add_parser(
+        "liquify-body", help="cross-identity body cases from liquify-style strokes (no op of ours)",
+        description="Build body cases that no operation of this project made: an exemplar "
+                    "person edited with 1-2 retoucher-style push strokes (shoulder width, "
+                    "shoulder height, waist, upper arms; placed from the pose keypoints and the "
+                    "person mask in shoulder-width units, at random heights, mirrored), a "
+                    "different query person in their own pose, ground truth = the same strokes "
+                    "on the query's body. Each photo is its own person; its shoulders must show.",
+        epilog="example:\n  mirrorppr bench liquify-body photos/ --out body-cases/ --n 16\n"
+               "  mirrorppr eval body-cases/ --engine auto --no-facesim --out body-eval/",
+        formatter_class=FORMATTER)
+    s.add_argument("portraits", type=Path, metavar="photos")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--n", type=int, default=16, help="number of cases (default 16)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=1024, help="largest long side of a case image (default 1024)")
+    s.set_defaults(func=run_liquify_body)
     s = bsub.add_parser("portraits", help="write the bundled real portraits and variants to a folder",
                         formatter_class=FORMATTER)
     s.add_argument("out", type=Path)
@@ -112,6 +129,12 @@ def run_liquify(args) -> int:
     from ..eval.liquify import build_liquify
 
     return _build_cases(args, build_liquify)
+
+
+def run_liquify_body(args) -> int:
+    from ..eval.liquify_body import build_body_liquify
+
+    return _build_cases(args, build_body_liquify)
 
 
 def run_portraits(args) -> int:

@@ -230,6 +230,8 @@ def run_retouch(args) -> int:
     r = _retoucher(op, args)
     query = read_image(args.query)
     res = r.run(query)
+    for note in res.notes:
+        print(f"note: {note}")
     write_image(res.photo, args.output, protect=(args.source, args.target, args.query), quality=args.quality)
     if args.save_preset:
         op.save(args.save_preset)

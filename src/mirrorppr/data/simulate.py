@@ -27,6 +27,7 @@ from ..errors import MirrorError
 from ..imageio import read_image
 from ..landmarks import find_face
 from ..ops import get_op, ops_in
+from ..ops.base import face_ops
 from ..ops.apply import apply_exact, blend_mask, displacement, geometry_field, region_box
 from ..ops.recipe import Recipe, Step, recipe_field
 from ..warp.field import Field
@@ -83,7 +84,7 @@ def _key(iid: str, recipe: Recipe) -> str:
 
 
 def _ops(cfg: SimConfig) -> list:
-    return ops_in(None if cfg.ops == "all" else cfg.ops)
+    return face_ops() if cfg.ops == "all" else ops_in(cfg.ops)
 
 
 def recipes_for(iid: str, cfg: SimConfig) -> list[Recipe]:

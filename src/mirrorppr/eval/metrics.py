@@ -9,7 +9,8 @@ reference scoring script, so numbers are comparable with published tables).
 - gain_face:     gain_edit counted only on and around the query's face (its landmark box
                  grown by 15% a side): what a face-only method can carry when the same
                  case also edits the body (this project's addition; None without a face
-                 edit);
+                 edit); gain_body: the rest of the edit region (body, hair, background;
+                 None when the edit region lies on the face only);
 - flow_epe:      mean end-point error between the query->output and query->ground-truth
                  displacements (OpenCV DIS, MEDIUM), over pixels where either moves > 1 px;
 - facesim:       cosine of dlib face descriptors, output vs ground truth.
@@ -87,10 +88,14 @@ def score(gt: np.ndarray, query: np.ndarray, out: np.ndarray, facesim: bool = Tr
          "psnr_keep": psnr(gt, out, keep) if keep.any() else None, "edit_frac": float(mask.mean())}
     r["gain_edit"] = r["psnr_edit"] - psnr(gt, query, mask)
     r["gain_face"] = None
+    r["gain_body"] = None
     if face_box is not None and mask.mean() < 1.0:
         fm = mask & face_mask(mask.shape, face_box)
         if fm.any():
             r["gain_face"] = psnr(gt, out, fm) - psnr(gt, query, fm)
+        bm = mask & ~face_mask(mask.shape, face_box)
+        if bm.any():
+            r["gain_body"] = psnr(gt, out, bm) - psnr(gt, query, bm)
     r["flow_epe"] = flow_epe(gt, query, out)
     r["facesim"] = None
     if facesim:

@@ -29,7 +29,7 @@ from .metrics import score
 
 #: Engines that read the exemplar pair itself instead of an analysis.
 PAIR_ENGINES = ("model", "learned-warp")
-KEYS = ["psnr", "ssim", "psnr_edit", "gain_edit", "gain_face", "psnr_keep", "flow_epe", "facesim",
+KEYS = ["psnr", "ssim", "psnr_edit", "gain_edit", "gain_face", "gain_body", "psnr_keep", "flow_epe", "facesim",
         "seconds"]
 
 

@@ -96,5 +96,19 @@ def get_op(name: str) -> Op:
         raise ConfigError(f"unknown operation {name!r}{hint}; `mirrorppr ops` lists them") from None
 
 
+#: The families of ops that act on a face's landmarks (``body`` ops act on a skeleton).
+FACE_FAMILIES = ("llw", "pro")
+
+
 def ops_in(family: str | None = None) -> list[Op]:
+    """The registered ops of one family (``llw``, ``pro``, ``body``), or all of them."""
     return [op for op in REGISTRY.values() if family is None or op.family == family]
+
+
+def face_ops() -> list[Op]:
+    """The ops that act on face landmarks, in registry order."""
+    return [op for op in REGISTRY.values() if op.family in FACE_FAMILIES]
+
+
+def is_body_op(name: str) -> bool:
+    return get_op(name).family == "body"

@@ -161,6 +161,8 @@ def recipe_field(points: np.ndarray, recipe: Recipe, size: tuple[int, int],
     total: Field | None = None
     for step in recipe.active():
         op = get_op(step.op)
+        if op.family == "body":
+            continue            # body ops act on a skeleton (mirrorppr.body.edit)
         src = np.round(pts) if op.family == "llw" else pts
         f = geometry_field(op.geometry(src, step.strength), size, working)
         pts = f.forward_points(pts)

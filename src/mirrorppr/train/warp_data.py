@@ -151,9 +151,9 @@ def recipe_vector(recipe: str) -> np.ndarray:
     (``eye_resizep035_nose_lengthm070``), in registry order."""
     import re
 
-    from ..ops import ops_in
+    from ..ops.base import face_ops
 
-    names = [op.name for op in ops_in()]
+    names = [op.name for op in face_ops()]
     pat = re.compile("(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")([pm])(\d{3})")
     v = np.zeros(len(names), np.float32)
     for name, sign, mag in pat.findall(recipe):

@@ -42,6 +42,9 @@ class TransferOptions:
     mode: str = "auto"                        # recipe application: auto | fast | exact
     landmarker: str | None = None
     face_index: int | None = None
+    #: What the transfer could not do (a body part the query does not show...), filled
+    #: by the engines, one line each.
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.strength) <= 2.0:
@@ -54,6 +57,50 @@ class TransferOptions:
 
 EngineFn = Callable[[Operation, np.ndarray, Face, TransferOptions, Callable], np.ndarray]
 ENGINES: dict[str, EngineFn] = {}
+
+
+def body_field(op: Operation, pixels: np.ndarray, face: Face, opts: TransferOptions) -> Field | None:
+    """The body part of ``op`` (and any body-op sliders) placed on the query's own body,
+    or None when there is none to carry; parts the query does not show are noted."""
+    from ..body.detect import find_body
+    from ..body.edit import edit_field
+    from ..body.parts import Skeleton
+    from ..imageio import Photo
+    from ..ops.body import STROKES
+
+    edit = op.body
+    sliders = {k: v for k, v in opts.overrides.items() if get_op(k).family == "body"}
+    if (edit is None or edit.choice == "none") and not sliders:
+        return None
+    rgb = Photo(pixels).rgb8()
+    body = find_body(rgb, face.box)
+    if body is None:
+        opts.notes.append("no body found in the query: the body edit is not carried")
+        return None
+    sk = Skeleton.of(body)
+    size = (pixels.shape[1], pixels.shape[0])
+    if edit is not None:
+        edit, turned = edit.for_body(sk)
+        opts.notes += turned
+    wanted = [s.op for s in (edit.recipe.active() if edit is not None and edit.choice in ("ops", "ops+motion")
+                             else [])] + list(sliders)
+    missing = sorted({n for n in wanted if not STROKES[n](sk)})
+    if missing:
+        opts.notes.append(f"the query does not show the body parts for {', '.join(missing)}: skipped")
+    if edit is not None and edit.choice in ("ops+motion", "motion"):
+        unseen = sorted(set(edit.motion.energy_by_part()) - set(sk.visible_parts()))
+        if unseen:
+            opts.notes.append(f"the query does not show {', '.join(unseen)}: its motion is not carried")
+    f = edit_field(edit, sk, size, face.points, strength=opts.strength, overrides=sliders)
+    if f.is_zero():
+        return None
+    from ..body.protect import BEND_LIMIT, protect
+
+    f, guard = protect(f, rgb, sk)
+    if guard.bend_after > BEND_LIMIT * max(size):
+        opts.notes.append(f"a straight background edge next to the body still bends by "
+                          f"{guard.bend_after:.1f} px")
+    return f
 
 
 def register_engine(name: str, fn: EngineFn) -> EngineFn:
@@ -74,7 +121,8 @@ def working_for(face: Face, size: tuple[int, int]) -> int:
 
 
 def _recipe(op: Operation, opts: TransferOptions) -> Recipe:
-    return op.recipe.scaled(opts.strength, opts.overrides).active()
+    face = {k: v for k, v in opts.overrides.items() if get_op(k).family != "body"}
+    return op.recipe.scaled(opts.strength, face).active()
 
 
 def _use_exact(op: Operation, recipe: Recipe, pixels: np.ndarray, opts: TransferOptions) -> bool:
@@ -116,45 +164,74 @@ def motion_field(grid: np.ndarray, op: Operation, pixels: np.ndarray, face: Face
                      working_for(face, size))
 
 
-def _finish(pixels, done: np.ndarray | None, f: Field | None, extra: Field | None = None) -> np.ndarray:
-    if done is not None:
-        return extra.apply(done) if extra is not None else done
-    if extra is not None:
-        f = f.then(extra) if f is not None else extra
-    return f.apply(pixels) if f is not None else pixels.copy()
+#: A face transfer before it is rendered: finished pixels (the paper's exact procedure)
+#: or None, and a field still to apply (to those pixels, or to the query's).
+Parts = tuple[np.ndarray | None, Field | None]
 
 
-def recipe_engine(op, pixels, face, opts, detect) -> np.ndarray:
-    done, f = _recipe_result(op, pixels, face, opts, detect)
-    return _finish(pixels, done, f)
+def _render(pixels: np.ndarray, parts: Parts, body: Field | None = None) -> np.ndarray:
+    """The face transfer and then the body's, resampled once."""
+    done, f = parts
+    if body is not None:
+        f = f.then(body) if f is not None else body
+    base = done if done is not None else pixels
+    return f.apply(base) if f is not None else base.copy()
 
 
-def recipe_residual_engine(op, pixels, face, opts, detect) -> np.ndarray:
+def _recipe_parts(op, pixels, face, opts, detect) -> Parts:
+    return _recipe_result(op, pixels, face, opts, detect)
+
+
+def _recipe_residual_parts(op, pixels, face, opts, detect) -> Parts:
     """The recipe, then the measured motion it leaves unexplained."""
     done, f = _recipe_result(op, pixels, face, opts, detect)
-    return _finish(pixels, done, f, motion_field(op.residual, op, pixels, face, opts))
+    m = motion_field(op.residual, op, pixels, face, opts)
+    return done, (m if done is not None or f is None else f.then(m))
 
 
-def flow_engine(op, pixels, face, opts, detect) -> np.ndarray:
-    return motion_field(op.flow, op, pixels, face, opts).apply(pixels)
+def _flow_parts(op, pixels, face, opts, detect) -> Parts:
+    return None, motion_field(op.flow, op, pixels, face, opts)
 
 
-def auto_engine(op, pixels, face, opts, detect) -> np.ndarray:
+def _auto_parts(op, pixels, face, opts, detect) -> Parts:
     """What the exemplar's own check chose (``op.choice``). Per-op overrides (sliders)
     act on the recipe; the motion the recipe leaves is still carried, so moving one
     slider changes that op alone."""
     choice = op.choice
-    if opts.overrides and choice == "flow":
+    face_sliders = any(get_op(k).family != "body" for k in opts.overrides)
+    if face_sliders and choice == "flow":
         choice = "recipe+residual"
     if choice == "none":
-        return pixels.copy()
+        return None, None
     if choice in ("recipe", "paper"):
-        return recipe_engine(op, pixels, face, opts, detect)
+        return _recipe_parts(op, pixels, face, opts, detect)
     if choice == "recipe+residual":
-        return recipe_residual_engine(op, pixels, face, opts, detect)
-    return flow_engine(op, pixels, face, opts, detect)
+        return _recipe_residual_parts(op, pixels, face, opts, detect)
+    return _flow_parts(op, pixels, face, opts, detect)
 
 
-register_engine("recipe", recipe_engine)
-register_engine("flow", flow_engine)
-register_engine("auto", auto_engine)
+def _face_only(parts_fn) -> EngineFn:
+    def run(op, pixels, face, opts, detect):
+        return _render(pixels, parts_fn(op, pixels, face, opts, detect))
+    run.__doc__ = parts_fn.__doc__
+    return run
+
+
+def _with_body(parts_fn) -> EngineFn:
+    """An engine: the face transfer, then the body part of the edit, in one resampling."""
+    def run(op, pixels, face, opts, detect):
+        parts = parts_fn(op, pixels, face, opts, detect)
+        return _render(pixels, parts, body_field(op, pixels, face, opts))
+    run.__doc__ = parts_fn.__doc__
+    return run
+
+
+#: The face alone, as the analysis tries each way on the exemplar's face.
+recipe_engine = _face_only(_recipe_parts)
+recipe_residual_engine = _face_only(_recipe_residual_parts)
+flow_engine = _face_only(_flow_parts)
+auto_engine = _face_only(_auto_parts)
+
+register_engine("recipe", _with_body(_recipe_parts))
+register_engine("flow", _with_body(_flow_parts))
+register_engine("auto", _with_body(_auto_parts))

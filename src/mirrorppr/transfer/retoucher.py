@@ -25,6 +25,8 @@ class Result:
     photo: Photo
     face: Face
     seconds: float
+    #: What the transfer could not do on this query (a body part it does not show...).
+    notes: tuple[str, ...] = ()
 
 
 class Retoucher:
@@ -78,8 +80,9 @@ class Retoucher:
         t = time.perf_counter()
         face = find_face(photo.rgb8(), source=name, backend=self.options.landmarker,
                          index=self.options.face_index)
+        self.options.notes.clear()
         px = self.engine(self.operation, photo.pixels, face, self.options, self._detect(name))
-        return Result(photo.with_pixels(px), face, time.perf_counter() - t)
+        return Result(photo.with_pixels(px), face, time.perf_counter() - t, tuple(self.options.notes))
 
     def apply(self, query) -> Photo:
         return self.run(query).photo

@@ -153,11 +153,14 @@ class Field:
         out = pixels.copy()
         if box is None:
             return out
+        x0, y0, x1, y1 = box
+        if (x1 - x0) * (y1 - y0) <= 4 * TILE * TILE:
+            self._apply_box(pixels, out, box, interpolation)
+            return out
         # Tile by tile, skipping tiles nothing moves in: a face and a body edit far apart
         # on a 24 MP photo leave most of the box between them still.
         live = cv2.dilate((np.abs(self.d) > STILL).any(axis=2).astype(np.uint8), np.ones((3, 3), np.uint8))
         u = self.unit
-        x0, y0, x1, y1 = box
         for ty in range(y0, y1, TILE):
             for tx in range(x0, x1, TILE):
                 bx1, by1 = min(tx + TILE, x1), min(ty + TILE, y1)

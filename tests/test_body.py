@@ -303,3 +303,33 @@ def test_studio_sliders_show_and_move_the_body_ops(shoulder_case, shoulder_op):
     none = Retoucher(moved).run(query).photo.rgb8().astype(int)
     q = query.astype(int)
     assert np.abs(none - q).sum() < 0.5 * np.abs(full - q).sum()
+
+
+def test_bench_liquify_body_builds_cross_identity_cases(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("obama.jpg", "biden.jpg"):
+        shutil.copy(PORTRAITS / name, photos / name)
+    shutil.copy(grace_hopper(), photos / "hopper.jpg")
+    out = tmp_path / "cases"
+    r = subprocess.run([sys.executable, "-m", "mirrorppr", "bench", "liquify-body", str(photos), "--out", str(out),
+                        "--n", "2"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    cases = sorted(out.iterdir())
+    assert len(cases) == 2
+    for d in cases:
+        info = json.loads((d / "case.json").read_text())
+        assert info["exemplar"] != info["query"] and info["strokes"]
+        query = read_image(d / "query.png").rgb8()
+        truth = read_image(d / "ground-truth.png").rgb8()
+        changed = np.abs(truth.astype(int) - query.astype(int)).max(axis=2) > 2
+        assert changed.sum() > 100
+        # The strokes are on the body: the query's face is left as it was.
+        x0, y0, x1, y1 = (int(v) for v in find_face(query).box)
+        inner = changed[y0 + (y1 - y0) // 4:y1 - (y1 - y0) // 4, x0 + (x1 - x0) // 4:x1 - (x1 - x0) // 4]
+        assert not inner.any()

@@ -254,22 +254,24 @@ def build_liquify(portraits: Path, out: Path, n: int = 24, seed: int = 0, size: 
         draws = random_draws(rng)
         target = render(a[2], [s for d in draws for s in d.strokes(a[3])])
         truth = render(b[2], [s for d in draws for s in d.strokes(b[3])])
-        d = out / f"liquify-{i:03d}"
-        d.mkdir(exist_ok=True)
-        # Half the exemplars come as a retoucher exports them: JPEG, before and after.
-        ext = ".jpg" if rng.random() < 0.5 else ".png"
-        fmt = "JPEG" if ext == ".jpg" else "PNG"
-        for name in ("source", "target"):
-            for old in d.glob(f"{name}.*"):
-                old.unlink()
-        write_image(Photo(a[2], format=fmt), d / f"source{ext}", quality=95)
-        write_image(Photo(target, format=fmt), d / f"target{ext}", quality=95)
-        write_image(Photo(b[2], format="PNG"), d / "query.png")
-        write_image(Photo(truth, format="PNG"), d / "ground-truth.png")
-        atomic_write_text(d / "case.json", json.dumps({
-            "id": d.name, "subset": "liquify",
-            "operation": ", ".join(f"{x.template} {x.strength:+.3f}" for x in draws),
-            "strokes": [asdict(x) for x in draws], "exemplar": str(a[0]), "query": str(b[0])},
-            indent=1))
-        made.append(d)
+        made.append(write_case(out / f"liquify-{i:03d}", rng, (a[2], target, b[2], truth), {
+            "subset": "liquify", "operation": ", ".join(f"{x.template} {x.strength:+.3f}" for x in draws),
+            "strokes": [asdict(x) for x in draws], "exemplar": str(a[0]), "query": str(b[0])}))
     return made
+
+
+def write_case(d: Path, rng: random.Random, images: tuple[np.ndarray, ...], info: dict) -> Path:
+    """One case folder: (source, target, query, ground truth) and ``case.json``. Half the
+    exemplars come as a retoucher exports them: JPEG, before and after."""
+    source, target, query, truth = images
+    d.mkdir(exist_ok=True)
+    ext, fmt = (".jpg", "JPEG") if rng.random() < 0.5 else (".png", "PNG")
+    for name in ("source", "target"):
+        for old in d.glob(f"{name}.*"):
+            old.unlink()
+    write_image(Photo(source, format=fmt), d / f"source{ext}", quality=95)
+    write_image(Photo(target, format=fmt), d / f"target{ext}", quality=95)
+    write_image(Photo(query, format="PNG"), d / "query.png")
+    write_image(Photo(truth, format="PNG"), d / "ground-truth.png")
+    atomic_write_text(d / "case.json", json.dumps({"id": d.name, **info}, indent=1))
+    return d

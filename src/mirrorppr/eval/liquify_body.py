@@ -14,7 +14,6 @@ their own pose) and B's ground truth, the same draw placed on B's own body.
 """
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,8 +24,8 @@ import numpy as np
 from ..body import detect as K
 from ..body.detect import Body, find_body
 from ..errors import InputError, MirrorError
-from ..imageio import Photo, atomic_write_text, read_image, write_image
-from .liquify import Stroke, render
+from ..imageio import read_image
+from .liquify import Stroke, render, write_case
 
 #: (name, keypoints it needs, radius range, strength range; body units)
 TEMPLATES: tuple[tuple[str, tuple[int, ...], tuple[float, float], tuple[float, float]], ...] = (
@@ -157,19 +156,7 @@ def build_body_liquify(photos: Path, out: Path, n: int = 16, seed: int = 0, size
             continue
         target = render(a[1], [s for d in draws for s in strokes_for(d, a[2])])
         truth = render(b[1], [s for d in draws for s in strokes_for(d, b[2])])
-        d = out / f"body-{i:03d}"
-        d.mkdir(exist_ok=True)
-        ext, fmt = (".jpg", "JPEG") if rng.random() < 0.5 else (".png", "PNG")
-        for name in ("source", "target"):
-            for old in d.glob(f"{name}.*"):
-                old.unlink()
-        write_image(Photo(a[1], format=fmt), d / f"source{ext}", quality=95)
-        write_image(Photo(target, format=fmt), d / f"target{ext}", quality=95)
-        write_image(Photo(b[1], format="PNG"), d / "query.png")
-        write_image(Photo(truth, format="PNG"), d / "ground-truth.png")
-        atomic_write_text(d / "case.json", json.dumps({
-            "id": d.name, "subset": "body-liquify",
-            "operation": ", ".join(f"{x.template} {x.strength:+.3f}" for x in draws),
-            "strokes": [asdict(x) for x in draws], "exemplar": str(a[0]), "query": str(b[0])}, indent=1))
-        made.append(d)
+        made.append(write_case(out / f"body-{i:03d}", rng, (a[1], target, b[1], truth), {
+            "subset": "body-liquify", "operation": ", ".join(f"{x.template} {x.strength:+.3f}" for x in draws),
+            "strokes": [asdict(x) for x in draws], "exemplar": str(a[0]), "query": str(b[0])}))
     return made

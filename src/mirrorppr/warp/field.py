@@ -180,14 +180,6 @@ class Field:
         moved = (np.abs(d[..., 0]) > STILL) | (np.abs(d[..., 1]) > STILL)
         sub = out[y0:y1, x0:x1]
         np.copyto(sub, region.reshape(sub.shape), where=moved.reshape(moved.shape + (1,) * (sub.ndim - 2)))
-        x0, y0, x1, y1 = box
-        d = self.dense(box)
-        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-        region = remap(pixels, gx + d[..., 0], gy + d[..., 1], interpolation)
-        moved = (np.abs(d[..., 0]) > STILL) | (np.abs(d[..., 1]) > STILL)
-        sub = out[y0:y1, x0:x1]
-        np.copyto(sub, region.reshape(sub.shape), where=moved.reshape(moved.shape + (1,) * (sub.ndim - 2)))
-        return out
 
 
 def _working_shape(size: tuple[int, int], working: int) -> tuple[int, int]:

@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mirrorppr: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``mirrorppr ops | head``): stop quietly, as Unix tools do.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except Exception as exc:  # a bug: say so briefly, full trace with --debug
         if args.debug or os.environ.get("MIRRORPPR_DEBUG"):
             raise

@@ -62,9 +62,10 @@ def run_ops(args) -> int:
     if args.json:
         print(json.dumps([op.to_dict() for op in ops], indent=1))
         return 0
-    print(f"{'name':16s} {'group':11s} {'family':6s} {'strength > 0':28s} strength < 0")
+    w = max(len(op.name) for op in ops) if ops else 4
+    print(f"{'name':{w}s} {'group':11s} {'family':6s} {'strength > 0':28s} strength < 0")
     for op in ops:
-        print(f"{op.name:16s} {op.group:11s} {op.family:6s} {op.labels[0]:28s} {op.labels[1]}")
+        print(f"{op.name:{w}s} {op.group:11s} {op.family:6s} {op.labels[0]:28s} {op.labels[1]}")
     return 0
 
 

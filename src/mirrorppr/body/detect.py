@@ -64,16 +64,21 @@ class Body:
         return max(shoulders, 0.6 * trunk, 1.0)
 
     def mask_at(self, pts: np.ndarray) -> np.ndarray:
-        """Mask values at photo points (N, 2), bilinear."""
-        p = (np.asarray(pts, np.float32) + 0.5) * self.mask_scale - 0.5
+        """Mask values at photo points (N, 2), bilinear (0 past the photo)."""
+        return self.sample(self.mask, pts, cv2.BORDER_CONSTANT)
+
+    def sample(self, grid: np.ndarray, pts: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+        """Values of a map laid out like the mask (``mask_scale`` cells per photo pixel)
+        at photo points (N, 2), bilinear."""
+        p = (np.asarray(pts, np.float32).reshape(-1, 2) + 0.5) * self.mask_scale - 0.5
         n = len(p)
-        cols = 1024
-        rows = -(-n // cols)
-        mx = np.full(rows * cols, -10.0, np.float32)
-        my = np.full(rows * cols, -10.0, np.float32)
+        cols = 1024                          # cv2.remap wants a 2-D map: points in rows
+        rows = max(1, -(-n // cols))
+        mx = np.zeros(rows * cols, np.float32)
+        my = np.zeros(rows * cols, np.float32)
         mx[:n], my[:n] = p[:, 0], p[:, 1]
-        out = cv2.remap(self.mask, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        out = cv2.remap(grid, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR,
+                        borderMode=border, borderValue=0)
         return out.reshape(-1)[:n]
 
     def scaled(self, k: float, size: tuple[int, int]) -> "Body":

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..ops.base import get_op
 from ..ops.body import band, displacement, strokes
 from ..ops.recipe import Recipe, Step
-from ..warp.field import Field, working_shape
+from ..warp.field import Field, cells_within, working_shape
 from .detect import find_body
 from .motion import BodyMotion, carry, measure_body
 from .parts import Skeleton
@@ -153,16 +153,12 @@ def ops_field(recipe: Recipe, sk: Skeleton, size: tuple[int, int], keep: np.ndar
            for st in strokes(s.op, sk, get_op(s.op).fraction(s.strength))]
     if not sts:
         return Field(d, (W, H))
-    ux, uy = W / w, H / h
     # Only cells within reach of a stroke.
-    lo = np.min([st.centre - st.radius for st in sts], axis=0)
-    hi = np.max([st.centre + st.radius for st in sts], axis=0)
-    x0, y0 = max(0, int(lo[0] / ux)), max(0, int(lo[1] / uy))
-    x1, y1 = min(w, int(np.ceil(hi[0] / ux)) + 1), min(h, int(np.ceil(hi[1] / uy)) + 1)
-    if x1 <= x0 or y1 <= y0:
+    cells = cells_within(np.min([st.centre - st.radius for st in sts], axis=0),
+                         np.max([st.centre + st.radius for st in sts], axis=0), size, (w, h))
+    if cells is None:
         return Field(d, (W, H))
-    gx, gy = np.meshgrid((np.arange(x0, x1) + 0.5) * ux - 0.5, (np.arange(y0, y1) + 0.5) * uy - 0.5)
-    pts = np.stack([gx.ravel(), gy.ravel()], 1)
+    (x0, y0, x1, y1), pts = cells
     v = displacement(sts, pts) * band(sk, pts)[:, None]
     d[y0:y1, x0:x1] = (-v).reshape(y1 - y0, x1 - x0, 2).astype(np.float32)
     if keep is not None:

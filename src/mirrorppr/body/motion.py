@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..warp.field import Field, working_shape
+from ..warp.field import Field, cells_within, working_shape
 from .parts import PARTS, Q_RANGE, S_RANGE, Skeleton
 
 S_STEP = 0.02
@@ -145,21 +145,17 @@ def carry(motion: BodyMotion, sk: Skeleton, size: tuple[int, int], working: int,
     field = np.zeros((h, w, 2), np.float32)
     if motion.is_zero():
         return Field(field, (W, H))
-    ux, uy = W / w, H / h
     moving = np.abs(motion.grids).max(axis=(1, 2, 3, 4)) > 0
     # Only cells near the parts that carry motion.
     a, b = sk.a[moving & sk.visible], sk.b[moving & sk.visible]
     if not len(a):
         return Field(field, (W, H))
     pad = 1.5 * sk.unit
-    lo = np.minimum(a.min(0), b.min(0)) - pad
-    hi = np.maximum(a.max(0), b.max(0)) + pad
-    cx0, cy0 = max(0, int(lo[0] / ux)), max(0, int(lo[1] / uy))
-    cx1, cy1 = min(w, int(np.ceil(hi[0] / ux)) + 1), min(h, int(np.ceil(hi[1] / uy)) + 1)
-    if cx1 <= cx0 or cy1 <= cy0:
+    cells = cells_within(np.minimum(a.min(0), b.min(0)) - pad, np.maximum(a.max(0), b.max(0)) + pad,
+                         (W, H), (w, h))
+    if cells is None:
         return Field(field, (W, H))
-    gx, gy = np.meshgrid((np.arange(cx0, cx1) + 0.5) * ux - 0.5, (np.arange(cy0, cy1) + 0.5) * uy - 0.5)
-    pts = np.stack([gx.ravel(), gy.ravel()], 1)
+    (cx0, cy0, cx1, cy1), pts = cells
     # Each point belongs to its nearest part, moving or not (a point nearest a still
     # part must not borrow a farther part's motion).
     c = sk.coords(pts)
@@ -179,7 +175,7 @@ def carry(motion: BodyMotion, sk: Skeleton, size: tuple[int, int], working: int,
         t, n = sk.frame(cc[:, 0], cc[:, 1])
         d[ok] = (local[:, :1] * t + local[:, 1:] * n) * sk.unit
     sub = d.reshape(cy1 - cy0, cx1 - cx0, 2).astype(np.float32)
-    sigma = max(0.5, SMOOTH * sk.unit / ux)
+    sigma = max(0.5, SMOOTH * sk.unit * w / W)
     sub = cv2.GaussianBlur(sub, (0, 0), sigma)
     field[cy0:cy1, cx0:cx1] = sub
     if keep is not None:

@@ -162,17 +162,7 @@ class Skeleton:
         if self._outside is None:
             m = (self.body.mask <= 0.5).astype(np.uint8)
             self._outside = cv2.distanceTransform(m, cv2.DIST_L2, 5).astype(np.float32)
-        b = self.body
-        p = (np.asarray(pts, np.float32) + 0.5) * b.mask_scale - 0.5
-        n = len(p)
-        cols = 1024
-        rows = max(1, -(-n // cols))
-        mx = np.zeros(rows * cols, np.float32)
-        my = np.zeros(rows * cols, np.float32)
-        mx[:n], my[:n] = p[:, 0], p[:, 1]
-        d = cv2.remap(self._outside, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REPLICATE)
-        return d.reshape(-1)[:n] / b.mask_scale
+        return self.body.sample(self._outside, pts) / self.body.mask_scale
 
     def visible_parts(self) -> list[str]:
         return [p.name for p, v in zip(PARTS, self.visible) if v]

@@ -40,11 +40,7 @@ def register(sub) -> None:
                     "LLW ops, a different query person, ground truth = the same recipe on the "
                     "query. Files in one sub-folder are one person.",
         formatter_class=FORMATTER)
-    s.add_argument("portraits", type=Path)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--n", type=int, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", type=int, default=1024, help="long side of every case image (default 1024)")
+    _case_args(s, "portraits", 100, "long side of every case image (default 1024)")
     s.set_defaults(func=run_simface)
     s = bsub.add_parser(
         "liquify", help="cross-identity cases from liquify-style brush strokes (no op of ours)",
@@ -56,11 +52,7 @@ def register(sub) -> None:
                     "person; files directly in the folder are each their own.",
         epilog="example:\n  mirrorppr bench portraits people/ && mirrorppr bench liquify people/ --out liq/ --n 24",
         formatter_class=FORMATTER)
-    s.add_argument("portraits", type=Path)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--n", type=int, default=24, help="number of cases (default 24)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", type=int, default=1024, help="largest long side of a case image (default 1024)")
+    _case_args(s, "portraits", 24)
     s.set_defaults(func=run_liquify)
     s = bsub.add_parser(
         "liquify-body", help="cross-identity body cases from liquify-style strokes (no op of ours)",
@@ -73,16 +65,22 @@ def register(sub) -> None:
         epilog="example:\n  mirrorppr bench liquify-body photos/ --out body-cases/ --n 16\n"
                "  mirrorppr eval body-cases/ --engine auto --no-facesim --out body-eval/",
         formatter_class=FORMATTER)
-    s.add_argument("portraits", type=Path, metavar="photos")
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--n", type=int, default=16, help="number of cases (default 16)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", type=int, default=1024, help="largest long side of a case image (default 1024)")
+    _case_args(s, "photos", 16)
     s.set_defaults(func=run_liquify_body)
     s = bsub.add_parser("portraits", help="write the bundled real portraits and variants to a folder",
                         formatter_class=FORMATTER)
     s.add_argument("out", type=Path)
     s.set_defaults(func=run_portraits)
+
+
+def _case_args(s, source: str, n: int,
+               size_help: str = "largest long side of a case image (default 1024)") -> None:
+    """The arguments every case builder takes: the photos, --out, --n, --seed, --size."""
+    s.add_argument("portraits", type=Path, metavar=source)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--n", type=int, default=n, help=f"number of cases (default {n})")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=1024, help=size_help)
 
 
 def run_eval_cmd(args) -> int:

@@ -205,6 +205,20 @@ def remap(pixels: np.ndarray, mapx: np.ndarray, mapy: np.ndarray,
     return out[..., None] if out.ndim == 2 else out
 
 
+def cells_within(lo: np.ndarray, hi: np.ndarray, size: tuple[int, int], shape: tuple[int, int]):
+    """The working cells (grid of ``shape`` (w, h) over an image of ``size``) whose
+    centres can lie in the photo box ``lo``..``hi``: their box (x0, y0, x1, y1) in cells
+    and their centres in photo pixels (N, 2), or None when there are none."""
+    (W, H), (w, h) = size, shape
+    ux, uy = W / w, H / h
+    x0, y0 = max(0, int(lo[0] / ux)), max(0, int(lo[1] / uy))
+    x1, y1 = min(w, int(np.ceil(hi[0] / ux)) + 1), min(h, int(np.ceil(hi[1] / uy)) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    gx, gy = np.meshgrid((np.arange(x0, x1) + 0.5) * ux - 0.5, (np.arange(y0, y1) + 0.5) * uy - 0.5)
+    return (x0, y0, x1, y1), np.stack([gx.ravel(), gy.ravel()], 1)
+
+
 def working_shape(size: tuple[int, int], working: int) -> tuple[int, int]:
     """(w, h) of a working grid whose long side is at most ``working``."""
     return _working_shape(size, working)

@@ -29,7 +29,7 @@ from ..ops.recipe import Recipe
 from .calibrate import best_gain
 from .fit import fit_recipe
 from .flow import measure_flow, measure_whole
-from .normalize import STEP, Frame, face_region_mask, face_weight
+from .normalize import STEP, Frame, face_region_mask, face_weight, field_to_grid
 from .operation import Candidate, Clean, MotionShares, Operation
 from .register import Registration, register
 from .validate import Trial
@@ -58,6 +58,10 @@ PAPER_GATE_DB = 1.0
 RAMP_VISIBLE_PX = 0.1
 #: ...and only on photos up to this long side (the paper worked at 1024 px).
 PAPER_MAX_SIDE = 2048
+#: ...and, in ``auto``, only when the clean ops leave something to explain: once their
+#: rendering reproduces the exemplar this well (dB over doing nothing; 20 dB is 99% of
+#: the change), no resampling nuisance of the paper's is left to find.
+CLEAN_EXACT_DB = 20.0
 #: Motion outside the face worth a note (share of the measured motion's energy).
 NOTE_SHARE = 0.1
 #: Below this reproduction share the transferred edit is called weak.
@@ -129,6 +133,8 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
         if body is not None:
             meta["body_parts"] = list(body.parts)
     carried_body = body is not None and body.choice != "none"
+    if carried_body:
+        flow = _without_body(flow, body, src, face, frame, weight)
     if not np.abs(flow).max(initial=0.0) > 0:
         if carried_body:
             notes.append("no structural retouching found on the face")
@@ -182,7 +188,8 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
     paper = None
     # The paper's procedure made its after photos at the before photo's size, pixel for
     # pixel: it is read on the pair as it came (its pasted crops look like a re-framing).
-    if procedure != "clean" and max(size) <= PAPER_MAX_SIDE and tgt.shape == src.shape:
+    exact = procedure == "auto" and any(c.name == "recipe" and c.gain_db >= CLEAN_EXACT_DB for c in cands)
+    if procedure != "clean" and not exact and max(size) <= PAPER_MAX_SIDE and tgt.shape == src.shape:
         say("trying the paper's procedure", 0.75)
         paper = _paper_candidate(op, src, tgt, face, measured, frame, families, max_ops, detect, trial,
                                  cands, reg, thorough=procedure == "paper")
@@ -345,6 +352,23 @@ def _nothing_note(reg: Registration, shares: MotionShares) -> str:
     why = " only globally" if (reg.geometric or reg.tonal) else " nowhere on the face"
     return (f"no structural retouching found: the after photo differs from the before photo{why}; "
             "queries are returned unchanged")
+
+
+def _without_body(flow: np.ndarray, body, src: np.ndarray, face: Face, frame: Frame,
+                  weight: np.ndarray) -> np.ndarray:
+    """The face's grid less the motion the body's reading accounts for: a shoulder or
+    neck stroke reaches into the rings around the face, and read twice it would also be
+    carried as a face edit. Each cell gives up the share of its motion that the body's
+    own field explains (none on the face itself, which the body's field leaves alone)."""
+    from ..body.edit import on_exemplar
+
+    field = on_exemplar(body, src, face.points, face.box)
+    if field is None:
+        return flow
+    b = field_to_grid(field, frame) * weight[..., None]
+    mag = np.hypot(flow[..., 0], flow[..., 1])
+    share = np.clip(np.hypot(b[..., 0], b[..., 1]) / np.maximum(mag, 1e-6), 0.0, 1.0)
+    return (flow * (1.0 - share)[..., None]).astype(np.float32)
 
 
 def _with_body(shares: MotionShares, body) -> MotionShares:

@@ -177,11 +177,11 @@ def _motion(value: Any) -> None:
 
 
 def _body(value: Any) -> None:
-    """The body part: its recipe (body ops only), choice, check and part motion grids
-    (named parts, base64 of the grid's exact size, finite and bounded)."""
+    """The body part: its recipe (body ops only), choice, check and motion strokes
+    (named parts and sides, finite and bounded place, size and push)."""
     from ..body.edit import BODY_CHOICES
-    from ..body.motion import NQ, NS
-    from ..body.parts import PART_INDEX
+    from ..body.motion import MAX_PUSH, MAX_SIZE
+    from ..body.parts import PART_INDEX, S_RANGE
     from ..ops.base import get_op
 
     if value is None:
@@ -205,16 +205,22 @@ def _body(value: Any) -> None:
     for i, p in enumerate(_list(m.get("seen", []), "body.motion.seen")):
         if p not in PART_INDEX:
             raise ConfigError(f"preset: field 'body.motion.seen[{i}]' is not a body part (got {_short(p)})")
-    for name, data in _object(m.get("parts", {}), "body.motion.parts").items():
-        if name not in PART_INDEX or not isinstance(data, str):
-            raise ConfigError(f"preset: field 'body.motion.parts' holds an unknown part {_short(name)}")
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError(f"preset: field 'body.motion.parts.{name}' is not base64") from None
-        if len(raw) != 2 * NS * NQ * 2 * 2:
-            raise ConfigError(f"preset: field 'body.motion.parts.{name}' has the wrong size; re-run analyze")
-        _bounded(np.frombuffer(raw, dtype="<f2").astype(np.float32), f"body.motion.parts.{name}", MOTION_LIMIT)
+    if "parts" in m:
+        raise ConfigError("preset: field 'body.motion' holds part grids of an older version; re-run analyze")
+    for i, st in enumerate(_list(m.get("strokes", []), "body.motion.strokes")):
+        where = f"body.motion.strokes[{i}]"
+        st = _object(st, where)
+        if st.get("part") not in PART_INDEX:
+            raise ConfigError(f"preset: field '{where}.part' is not a body part (got {_short(st.get('part'))})")
+        if st.get("side") not in (0, 1):
+            raise ConfigError(f"preset: field '{where}.side' must be 0 or 1 (got {_short(st.get('side'))})")
+        limits = {"s": (S_RANGE[0], S_RANGE[1]), "q": (-1.0, 10.0), "size": (1e-6, MAX_SIZE),
+                  "along": (-MAX_PUSH, MAX_PUSH), "across": (-MAX_PUSH, MAX_PUSH), "scale": (1e-3, 100.0)}
+        for key, (lo, hi) in limits.items():
+            v = st.get(key, 1.0 if key == "scale" else None)
+            if not _is_number(v) or not lo <= float(v) <= hi:
+                raise ConfigError(f"preset: field '{where}.{key}' must be a number in [{lo:g}, {hi:g}] "
+                                  f"(got {_short(v)})")
 
 
 def _notes(value: Any) -> None:

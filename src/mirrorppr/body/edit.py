@@ -3,8 +3,8 @@
 Analysis (:func:`analyze_body`): the before photo's body is found (:mod:`.detect`) and
 split into parts (:mod:`.parts`); the motion measured over the whole registered pair,
 away from the face and near the person, is fitted with the body ops (liquify strokes on
-the skeleton, :mod:`mirrorppr.ops.body`); what they leave is kept as motion in part
-coordinates (:mod:`.motion`). Each way of carrying it (the ops, the ops plus what they
+the skeleton, :mod:`mirrorppr.ops.body`); what they leave is kept as brush strokes
+anchored on the parts (:mod:`.motion`). Each way of carrying it (the ops, the ops plus what they
 leave, the measured motion alone) is rendered on the exemplar's own before photo and
 scored against its after photo where the body changed; the simplest about as good as
 the best is kept, and nothing when none reproduces the exemplar.
@@ -40,6 +40,8 @@ CHECK_SIDE = 512
 #: Motion is read this far past the silhouette (body units), where a liquify stroke on
 #: the outline drags the background.
 NEAR = 0.25
+#: Motion within this share of the face's width around it is left to the face's reading.
+FACE_MARGIN = 0.15
 #: Fitted ops weaker than this are dropped (strength).
 MIN_STRENGTH = 8.0
 #: A body candidate must reproduce the exemplar's body change by this much (dB)...
@@ -64,7 +66,7 @@ TORSO_PARTS = ("left side", "right side")
 @dataclass
 class BodyEdit:
     """The exemplar's body retouching: ``recipe`` (body ops), ``motion`` (what they
-    leave, or all of it when ``choice`` is ``motion``; part coordinates), the check's
+    leave, or all of it when ``choice`` is ``motion``; strokes on parts), the check's
     ``candidates``, its ``choice`` and ``confidence`` (share of the body's change
     reproduced on the exemplar), and the ``parts`` the exemplar showed."""
 
@@ -85,9 +87,12 @@ class BodyEdit:
         if self.choice == "none":
             return "no body retouching carried"
         ops = self.recipe.summary() if len(self.recipe.active()) else ""
+        n = len(self.motion.strokes)
         if self.choice == "motion":
-            return "body motion carried by part" + (f" (nearest ops: {ops})" if ops else "")
-        return ops + (" plus the body motion they leave" if self.choice == "ops+motion" else "")
+            return (f"body motion carried as {n} brush stroke{'s' * (n != 1)} on its parts"
+                    + (f" (nearest ops: {ops})" if ops else ""))
+        return ops + (f" plus the body motion they leave ({n} stroke{'s' * (n != 1)})"
+                      if self.choice == "ops+motion" else "")
 
     def to_dict(self) -> dict:
         return {"recipe": self.recipe.to_list(), "choice": self.choice,
@@ -117,12 +122,8 @@ class BodyEdit:
         moving = set(self.motion.energy_by_part()) & set(TORSO_PARTS)
         if not torso and not moving:
             return self, []
-        from .parts import PART_INDEX
-        grids = self.motion.grids.copy()
-        for p in TORSO_PARTS:
-            grids[PART_INDEX[p]] = 0
         kept = Recipe([s for s in self.recipe.steps if s.op not in TORSO_OPS])
-        out = BodyEdit(recipe=kept, motion=BodyMotion(grids, self.motion.seen.copy()), choice=self.choice,
+        out = BodyEdit(recipe=kept, motion=self.motion.without(TORSO_PARTS), choice=self.choice,
                        confidence=self.confidence, candidates=self.candidates, parts=self.parts, turn=self.turn)
         return out, ["the query's body is turned too differently from the exemplar's for its waist and "
                      "hips edit: that part is not carried"]
@@ -193,6 +194,15 @@ def edit_field(edit: BodyEdit | None, sk: Skeleton, size: tuple[int, int], face_
     return f
 
 
+def on_exemplar(edit: BodyEdit, src: np.ndarray, face_points: np.ndarray, face_box) -> Field | None:
+    """The body edit rendered on the exemplar's own body: the part of the exemplar's
+    motion that the body's reading accounts for (None without a body)."""
+    body = find_body(src, face_box)
+    if body is None:
+        return None
+    return edit_field(edit, Skeleton.of(body), (src.shape[1], src.shape[0]), face_points)
+
+
 # ---------------------------------------------------------------- analysis
 @dataclass
 class BodyCheck:
@@ -252,7 +262,7 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
     pts = np.stack([xs.ravel(), ys.ravel()], 1) / m.scale + m.origin
     near = (sk.outside_distance(pts) < NEAR * sk.unit).reshape(h, w)
     fpts = (face_points - m.origin) * m.scale
-    face = cv2.dilate(face_region_mask(fpts, (h, w)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    face = _around_face(fpts, (h, w))
     inside = m.outside == 0
     region = near & ~face & inside
     ch = cv2.dilate((m.changed > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
@@ -266,8 +276,7 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
     t8 = cv2.resize(tgt, small, interpolation=cv2.INTER_AREA) if k < 1 else tgt
     v8 = cv2.resize(valid.astype(np.uint8), small, interpolation=cv2.INTER_NEAREST) > 0 if k < 1 else valid
     sk_small = Skeleton.of(body.scaled(k, small)) if k < 1 else sk
-    fmask = face_region_mask(face_points * k, (small[1], small[0]))
-    fmask = cv2.dilate(fmask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    fmask = _around_face(face_points * k, (small[1], small[0]))
     gy, gx = np.mgrid[0:small[1], 0:small[0]]
     spts = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
     near_s = (sk_small.outside_distance(spts) < NEAR * sk_small.unit).reshape(small[1], small[0])
@@ -307,13 +316,25 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
     return cands, []
 
 
+def _around_face(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The face's region grown by :data:`FACE_MARGIN` of its width: motion there is the
+    face's to read (its own grid reaches past the oval: temples, jaw, a hand held to
+    the cheek moving with them)."""
+    from ..analyze.normalize import face_region_mask
+
+    m = face_region_mask(points, shape).astype(np.uint8)
+    xs = np.asarray(points)[:, 0]
+    r = max(2, int(round(FACE_MARGIN * float(xs.max() - xs.min()))))
+    return cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+
+
 def _choose(cands: list[Candidate]) -> Candidate | None:
     """The simplest good candidate. When the body ops explain the change (their own
     rendering gains :data:`MIN_OPS_DB` on the exemplar), the ops or the ops plus the
-    motion they leave; otherwise the measured motion alone. Carried by part coordinates,
+    motion they leave; otherwise the measured motion alone. Carried as strokes on parts,
     the measured motion reproduces its own exemplar best (it is the exemplar's motion)
-    but lands on another body less exactly than ops do (body liquify benchmark: +0.4 dB
-    against +3.4 dB), which a check run on the exemplar's own body cannot see; and ops
+    but lands on another body less exactly than ops do (body liquify benchmark: +2.1 dB
+    against +3.3 dB), which a check run on the exemplar's own body cannot see; and ops
     that explain little are a poor guess whose motion should not lead."""
     ops = next((c for c in cands if c.name == "ops"), None)
     if ops is not None and ops.gain_db >= MIN_OPS_DB:

@@ -1,140 +1,227 @@
-"""Body motion in part coordinates: measured on the exemplar, carried to another body.
+"""Body motion as brush strokes on the body's parts: read on the exemplar, placed on
+another body.
 
-The exemplar's measured motion (backward displacements near its body, away from its
-face) is expressed per part and side on a grid of part coordinates (``s`` along the bone,
-``q`` across relative to the outline; :mod:`.parts`), its vectors along and across the
-bone in body units. On the query, every point near its body looks up its own part
-coordinates in that grid and turns the vector back with its own part's frame and scale:
-the exemplar's waist edit lands on the query's waist whether she stands, sits or lies.
+The measured body motion that the body ops leave (or all of it) is taken apart into a
+few round brush strokes (Gaussian pushes): found one at a time where one explains most
+of what is left, their pushes then refitted together. Each stroke is anchored on the
+part it lies on (:mod:`.parts`): the part and side, how far along the bone (``s``) and
+where across it relative to the outline (``q``). Its size and push are kept in that
+part's own scale (the shoulders' span, the torso's width between its sides, a limb's
+width), its push along and across the bone.
+
+On another body a stroke goes to the same place of the same part, sized by that part
+there and turned with its bone: a push in at the waist lands at the other person's
+waist, as wide relative to it, whether she stands, sits or lies. Kept as strokes, the
+motion stays round like the retoucher's brush, and a preset holds a short, readable list.
 """
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..warp.field import Field, cells_within, working_shape
-from .parts import PARTS, Q_RANGE, S_RANGE, Skeleton
+from .parts import PART_INDEX, PARTS, Skeleton
 
-S_STEP = 0.02
-Q_STEP = 0.02
-NS = int(round((S_RANGE[1] - S_RANGE[0]) / S_STEP)) + 1
-NQ = int(round((Q_RANGE[1] - Q_RANGE[0]) / Q_STEP)) + 1
-#: Gaps in the grid are filled from evidence within this many cells.
-FILL = 3.0
-#: The band about the outline that is read (q: -1 on the bone, 0 on the outline, past it
-#: in body units).
-Q_BAND = (-0.35, 0.15)
-#: The carried field is smoothed over this share of the body unit (no seams between parts).
-SMOOTH = 0.02
+#: Brush sizes tried (Gaussian sigma, body units).
+SIGMAS = (0.05, 0.08, 0.12, 0.18, 0.26)
+#: At most this many strokes; one more must explain this share of the motion's energy
+#: (weaker ones are mostly texture and clothing re-measured, and land wrongly elsewhere).
+MAX_STROKES = 12
+STOP_SHARE = 0.1
+#: The pursuit runs on a grid of at most this long side (cells): strokes are smooth.
+FIT_SIDE = 256
+#: A stroke reaches this many sigmas.
+REACH = 3.0
+#: Limits a preset's strokes must keep (part scales).
+MAX_SIZE = 2.0
+MAX_PUSH = 1.0
+#: A part's scale relative to the whole body may differ between the two bodies by at
+#: most this factor: beyond it the outline that sets the scale is not the part's own (an
+#: arm held across the torso merges with it in the mask) and the body's scale is kept.
+SCALE_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class PartStroke:
+    """One brush stroke anchored on a part: ``part`` and ``side`` (0: the bone's left
+    normal, 1: its right), ``s`` along the bone, ``q`` across (-1 on the bone, 0 on the
+    outline, past it in part scales), ``size`` (sigma) and the backward push ``along``
+    and ``across`` the bone (towards the side), in part scales; ``scale`` is that part's
+    scale in body units where the stroke was read."""
+
+    part: str
+    side: int
+    s: float
+    q: float
+    size: float
+    along: float
+    across: float
+    scale: float = 1.0
+
+    def to_dict(self) -> dict:
+        return {"part": self.part, "side": self.side, **{k: round(float(getattr(self, k)), 5)
+                                                         for k in ("s", "q", "size", "along", "across", "scale")}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PartStroke":
+        return cls(str(d["part"]), int(d["side"]), float(d["s"]), float(d["q"]), float(d["size"]),
+                   float(d["along"]), float(d["across"]), float(d.get("scale", 1.0)))
 
 
 @dataclass
 class BodyMotion:
-    """Per part and side, a (NS, NQ, 2) grid of (along, across) backward displacements in
-    body units; ``seen`` marks the parts the exemplar showed."""
+    """The body motion as strokes on parts; ``seen`` names the parts the exemplar showed."""
 
-    grids: np.ndarray           # (P, 2, NS, NQ, 2) float32
-    seen: np.ndarray            # (P,) bool
+    strokes: tuple[PartStroke, ...] = ()
+    seen: tuple[str, ...] = ()
 
     @classmethod
     def empty(cls) -> "BodyMotion":
-        return cls(np.zeros((len(PARTS), 2, NS, NQ, 2), np.float32), np.zeros(len(PARTS), bool))
+        return cls()
 
     def is_zero(self) -> bool:
-        return not bool(np.abs(self.grids).max(initial=0) > 0)
+        return not any(st.along or st.across for st in self.strokes)
 
     def energy_by_part(self) -> dict[str, float]:
-        e = (self.grids.astype(np.float64) ** 2).sum(axis=(1, 2, 3, 4))
-        return {p.name: float(v) for p, v in zip(PARTS, e) if v > 0}
+        """Per part with motion: the strokes' push squared times their area (part scales)."""
+        out: dict[str, float] = {}
+        for st in self.strokes:
+            e = (st.along ** 2 + st.across ** 2) * st.size ** 2
+            if e > 0:
+                out[st.part] = out.get(st.part, 0.0) + e
+        return out
 
     def scaled(self, k: float) -> "BodyMotion":
-        return BodyMotion((self.grids * np.float32(k)).astype(np.float32), self.seen.copy())
+        return BodyMotion(tuple(PartStroke(st.part, st.side, st.s, st.q, st.size, st.along * k, st.across * k,
+                                           st.scale) for st in self.strokes), self.seen)
 
-    def minus(self, other: "BodyMotion") -> "BodyMotion":
-        return BodyMotion((self.grids - other.grids).astype(np.float32), self.seen.copy())
+    def without(self, parts: tuple[str, ...]) -> "BodyMotion":
+        return BodyMotion(tuple(st for st in self.strokes if st.part not in parts), self.seen)
 
-    # ------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
-        parts = {}
-        for i, p in enumerate(PARTS):
-            g = self.grids[i]
-            if np.abs(g).max() > 0:
-                parts[p.name] = base64.b64encode(g.astype("<f2").tobytes()).decode("ascii")
-        return {"grid": {"s": list(S_RANGE), "q": list(Q_RANGE), "step": [S_STEP, Q_STEP]},
-                "seen": [p.name for p, v in zip(PARTS, self.seen) if v], "parts": parts}
+        return {"seen": list(self.seen), "strokes": [st.to_dict() for st in self.strokes]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "BodyMotion":
-        out = cls.empty()
-        names = {p.name: i for i, p in enumerate(PARTS)}
-        for name in d.get("seen", []):
-            out.seen[names[name]] = True
-        for name, data in d.get("parts", {}).items():
-            g = np.frombuffer(base64.b64decode(data), dtype="<f2").astype(np.float32)
-            out.grids[names[name]] = g.reshape(2, NS, NQ, 2)
-        return out
+        return cls(tuple(PartStroke.from_dict(x) for x in d.get("strokes", [])),
+                   tuple(str(p) for p in d.get("seen", [])))
 
 
-def _cells(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (c[:, 2] - S_RANGE[0]) / S_STEP, (c[:, 3] - Q_RANGE[0]) / Q_STEP
+# ---------------------------------------------------------------- part frames
+def part_scale(sk: Skeleton, i: int, s: float) -> float:
+    """Part ``i``'s own scale at ``s`` (photo pixels): the shoulders' span, the torso's
+    width between its two sides, or a limb's (or the neck's) width."""
+    name = PARTS[i].name
+    if name == "shoulders":
+        return float(np.hypot(*(sk.b[i] - sk.a[i])))
+    if name in ("left side", "right side"):
+        j = PART_INDEX["right side" if name == "left side" else "left side"]
+        if sk.visible[j]:
+            here = sk.a[i] + s * (sk.b[i] - sk.a[i])
+            there = sk.a[j] + s * (sk.b[j] - sk.a[j])
+            return max(float(np.hypot(*(here - there))), 0.2 * sk.unit)
+        return sk.unit
+    w = sk._half_width(i, np.array([0, 1]), np.array([s, s])).sum()
+    return max(float(w), 0.1 * sk.unit)
 
 
+def _place(st: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """A stroke on ``sk``: its centre, sigma and backward push (photo pixels); None when
+    its part is not seen there."""
+    i = PART_INDEX[st.part]
+    if not sk.visible[i]:
+        return None
+    t, n, _ = sk.axes()
+    sign = 1.0 if st.side == 0 else -1.0
+    own = part_scale(sk, i, st.s) / sk.unit
+    scale = float(np.clip(own, st.scale / SCALE_FACTOR, st.scale * SCALE_FACTOR)) * sk.unit
+    hw = float(sk._half_width(i, np.array([st.side]), np.array([st.s]))[0])
+    r = hw * (1.0 + st.q) if st.q <= 0 else hw + st.q * scale
+    centre = sk.a[i] + st.s * (sk.b[i] - sk.a[i]) + sign * n[i] * r
+    push = (st.along * t[i] + st.across * sign * n[i]) * scale
+    return centre, st.size * scale, push
+
+
+def _anchor(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) -> PartStroke | None:
+    """A stroke found at photo point ``centre`` expressed on the part it lies on."""
+    c = sk.coords(centre[None])[0]
+    if c[0] < 0:
+        return None
+    i, side, s = int(c[0]), int(c[1]), float(c[2])
+    t, n, _ = sk.axes()
+    sign = 1.0 if side == 0 else -1.0
+    scale = part_scale(sk, i, s)
+    q = float(c[3])
+    if q > 0:                               # coords measure past the outline in body units
+        q = q * sk.unit / scale
+    return PartStroke(PARTS[i].name, side, s, q, float(min(sigma / scale, MAX_SIZE)),
+                      float(np.clip(push @ t[i] / scale, -MAX_PUSH, MAX_PUSH)),
+                      float(np.clip(push @ (sign * n[i]) / scale, -MAX_PUSH, MAX_PUSH)), scale / sk.unit)
+
+
+# ---------------------------------------------------------------- reading
 def measure_body(sk: Skeleton, d: np.ndarray, trust: np.ndarray, where: np.ndarray,
                  origin: np.ndarray, scale: float) -> BodyMotion:
     """The body motion of a measured field ``d`` (h, w, 2: backward displacements in
     working pixels, ``scale`` working pixels per photo pixel, the working grid starting at
-    photo point ``origin``), trusted as ``trust`` says, only where ``where`` is true."""
-    # Every other cell: the grid is far coarser than the measurement.
-    sub = np.zeros_like(where)
-    sub[::2, ::2] = where[::2, ::2]
-    ys, xs = np.nonzero(sub)
-    out = BodyMotion.empty()
-    out.seen = sk.visible.copy()
-    if not len(ys):
-        return out
-    pts = np.stack([xs, ys], 1) / scale + origin
-    c = sk.coords(pts)
-    ok = c[:, 0] >= 0
-    c, ys, xs = c[ok], ys[ok], xs[ok]
-    if not len(c):
-        return out
-    # Only the band about the outline, where a liquify stroke moves the silhouette:
-    # motion deep inside a part is mostly clothing and texture re-measured.
-    keep = (c[:, 3] >= Q_BAND[0]) & (c[:, 3] <= Q_BAND[1])
-    c, ys, xs = c[keep], ys[keep], xs[keep]
-    if not len(c):
-        return out
-    vec = d[ys, xs] / scale                       # photo pixels
-    t, n = sk.frame(c[:, 0], c[:, 1])
-    local = np.stack([(vec * t).sum(1), (vec * n).sum(1)], 1) / sk.unit
-    w = trust[ys, xs].astype(np.float64)
-    fs, fq = _cells(c)
-    num = np.zeros((len(PARTS), 2, NS, NQ, 2))
-    den = np.zeros((len(PARTS), 2, NS, NQ))
-    part, side = c[:, 0].astype(int), c[:, 1].astype(int)
-    i0, j0 = np.floor(fs).astype(int), np.floor(fq).astype(int)
-    for di, dj in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        wi = (1 - np.abs(fs - (i0 + di))) * (1 - np.abs(fq - (j0 + dj))) * w
-        ii, jj = np.clip(i0 + di, 0, NS - 1), np.clip(j0 + dj, 0, NQ - 1)
-        np.add.at(num, (part, side, ii, jj), local * wi[:, None])
-        np.add.at(den, (part, side, ii, jj), wi)
-    for p in range(len(PARTS)):
-        for sd in range(2):
-            if den[p, sd].max() <= 0:
-                continue
-            nb = cv2.GaussianBlur(num[p, sd].astype(np.float32), (0, 0), FILL)
-            db = cv2.GaussianBlur(den[p, sd].astype(np.float32), (0, 0), FILL)
-            exact = den[p, sd] > 1e-6
-            g = np.where(exact[..., None], num[p, sd] / np.maximum(den[p, sd], 1e-6)[..., None],
-                         nb / np.maximum(db, 1e-6)[..., None])
-            g[db < 0.05 * db.max()] = 0.0
-            out.grids[p, sd] = g.astype(np.float32)
-    return out
+    photo point ``origin``), weighted by ``trust``, only where ``where`` is true."""
+    seen = tuple(sk.visible_parts())
+    h, w = where.shape
+    k = min(1.0, FIT_SIDE / max(h, w))
+    wt = (trust * where).astype(np.float32)
+    r = (d / scale).astype(np.float32)                       # photo pixels
+    if k < 1:
+        size = (max(1, int(round(w * k))), max(1, int(round(h * k))))
+        wt = cv2.resize(wt, size, interpolation=cv2.INTER_AREA)
+        r = cv2.resize(r, size, interpolation=cv2.INTER_AREA)
+    cell = scale * k                                         # grid cells per photo pixel
+    r0 = r.astype(np.float64)
+    e0 = float((wt * (r0 ** 2).sum(axis=2)).sum())
+    if e0 <= 1e-6:
+        return BodyMotion((), seen)
+    gh, gw = wt.shape
+    gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float64)
+    sig = [max(0.7, s * sk.unit * cell) for s in SIGMAS]
+    # Per size, the weighted Gaussian's own energy at each centre (the denominator).
+    dens = [cv2.GaussianBlur(wt, (0, 0), s / np.sqrt(2)).astype(np.float64) * np.pi * s * s for s in sig]
+    found: list[tuple[float, float, float]] = []            # (x, y, sigma) in cells
+    res = r0.copy()
+    for _ in range(MAX_STROKES):
+        best = None
+        wr = (wt[..., None] * res).astype(np.float32)
+        for s, den in zip(sig, dens):
+            num = cv2.GaussianBlur(wr, (0, 0), s).astype(np.float64) * 2 * np.pi * s * s
+            score = (num ** 2).sum(axis=2) / np.maximum(den, 1e-9)
+            score[den < 0.05 * den.max()] = 0.0
+            j = int(np.argmax(score))
+            if best is None or score.flat[j] > best[0]:
+                y, x = divmod(j, gw)
+                best = (float(score.flat[j]), x, y, s, num[y, x] / den[y, x])
+        if best[0] < STOP_SHARE * e0:
+            break
+        _, x, y, s, v = best
+        res -= np.exp(-((gx - x) ** 2 + (gy - y) ** 2) / (2 * s * s))[..., None] * v
+        found.append((float(x), float(y), s))
+    if not found:
+        return BodyMotion((), seen)
+    # The pushes refitted together (strokes overlap), weighted least squares.
+    K = np.stack([np.exp(-((gx - x) ** 2 + (gy - y) ** 2) / (2 * s * s)).ravel() for x, y, s in found], 1)
+    W = wt.ravel().astype(np.float64)
+    A = K.T @ (K * W[:, None])
+    b = K.T @ (r0.reshape(-1, 2) * W[:, None])
+    pushes = np.linalg.solve(A + 1e-6 * np.trace(A) * np.eye(len(found)), b)
+    strokes = []
+    for (x, y, s), v in zip(found, pushes):
+        centre = (np.array([x, y]) + 0.5) / cell - 0.5 + origin
+        st = _anchor(sk, centre, s / cell, v)
+        if st is not None:
+            strokes.append(st)
+    return BodyMotion(tuple(strokes), seen)
 
 
+# ---------------------------------------------------------------- carrying
 def carry(motion: BodyMotion, sk: Skeleton, size: tuple[int, int], working: int,
           keep: np.ndarray | None = None) -> Field:
     """``motion`` placed on the body ``sk`` of an image of ``size``: a Field at the
@@ -143,41 +230,17 @@ def carry(motion: BodyMotion, sk: Skeleton, size: tuple[int, int], working: int,
     W, H = size
     w, h = working_shape(size, working)
     field = np.zeros((h, w, 2), np.float32)
-    if motion.is_zero():
-        return Field(field, (W, H))
-    moving = np.abs(motion.grids).max(axis=(1, 2, 3, 4)) > 0
-    # Only cells near the parts that carry motion.
-    a, b = sk.a[moving & sk.visible], sk.b[moving & sk.visible]
-    if not len(a):
-        return Field(field, (W, H))
-    pad = 1.5 * sk.unit
-    cells = cells_within(np.minimum(a.min(0), b.min(0)) - pad, np.maximum(a.max(0), b.max(0)) + pad,
-                         (W, H), (w, h))
-    if cells is None:
-        return Field(field, (W, H))
-    (cx0, cy0, cx1, cy1), pts = cells
-    # Each point belongs to its nearest part, moving or not (a point nearest a still
-    # part must not borrow a farther part's motion).
-    c = sk.coords(pts)
-    ok = np.nonzero((c[:, 0] >= 0) & moving[np.maximum(c[:, 0], 0).astype(int)])[0]
-    d = np.zeros((len(pts), 2))
-    if len(ok):
-        cc = c[ok]
-        fs, fq = _cells(cc)
-        part, side = cc[:, 0].astype(int), cc[:, 1].astype(int)
-        i0 = np.clip(np.floor(fs).astype(int), 0, NS - 2)
-        j0 = np.clip(np.floor(fq).astype(int), 0, NQ - 2)
-        ws = np.clip(fs - i0, 0, 1)[:, None]
-        wq = np.clip(fq - j0, 0, 1)[:, None]
-        g = motion.grids
-        local = ((g[part, side, i0, j0] * (1 - ws) + g[part, side, i0 + 1, j0] * ws) * (1 - wq)
-                 + (g[part, side, i0, j0 + 1] * (1 - ws) + g[part, side, i0 + 1, j0 + 1] * ws) * wq)
-        t, n = sk.frame(cc[:, 0], cc[:, 1])
-        d[ok] = (local[:, :1] * t + local[:, 1:] * n) * sk.unit
-    sub = d.reshape(cy1 - cy0, cx1 - cx0, 2).astype(np.float32)
-    sigma = max(0.5, SMOOTH * sk.unit * w / W)
-    sub = cv2.GaussianBlur(sub, (0, 0), sigma)
-    field[cy0:cy1, cx0:cx1] = sub
+    from ..ops.body import band
+
+    placed = [p for p in (_place(st, sk) for st in motion.strokes) if p is not None]
+    for centre, sigma, push in placed:
+        cells = cells_within(centre - REACH * sigma, centre + REACH * sigma, (W, H), (w, h))
+        if cells is None:
+            continue
+        (x0, y0, x1, y1), pts = cells
+        # Like the body ops, kept to the band about the person (the background stays).
+        g = np.exp(-((pts - centre) ** 2).sum(axis=1) / (2 * sigma * sigma)) * band(sk, pts)
+        field[y0:y1, x0:x1] += (g[:, None] * push).reshape(y1 - y0, x1 - x0, 2).astype(np.float32)
     if keep is not None:
         field *= keep[..., None]
     field[np.abs(field) < 1e-3] = 0

@@ -31,8 +31,9 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     empty mask (nothing to compare), score the ceiling, 99 dB."""
     if mask is not None and not np.any(mask):
         return 99.0
-    d = (a.astype(np.float64) - b.astype(np.float64)) ** 2
-    mse = d[mask].mean() if mask is not None else d.mean()
+    if mask is not None:                      # only the masked pixels are converted
+        a, b = a[mask], b[mask]
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return 99.0 if mse <= 1e-10 else 10 * math.log10(255.0 ** 2 / mse)
 
 

@@ -90,6 +90,20 @@ def test_a_shoulder_push_lands_on_another_persons_shoulder(astronaut, obama):
     assert mag[max(0, oy - r):oy + r, max(0, ox - r):ox + r].max() < 0.1 * mag.max()
 
 
+def test_a_stroke_is_carried_only_onto_a_part_posed_alike(astronaut, obama):
+    from dataclasses import replace
+
+    face_a, body_a = _person(astronaut)
+    motion = _measure(astronaut, _shoulder_push(astronaut, body_a, 0.05), face_a, body_a)
+    q, face_q, body_q = obama
+    sk = Skeleton.of(body_q)
+    size = (q.shape[1], q.shape[0])
+    assert carry(motion, sk, size, 512).magnitude().max() > 0.5
+    # The same strokes read off a part turned 90 degrees away: not carried.
+    turned = BodyMotion(tuple(replace(st, pose=st.pose + 90.0) for st in motion.strokes), motion.seen)
+    assert carry(turned, sk, size, 512).magnitude().max() == 0.0
+
+
 def test_an_unchanged_pair_has_no_body_motion(astronaut):
     face, body = _person(astronaut)
     motion = _measure(astronaut, astronaut.copy(), face, body)

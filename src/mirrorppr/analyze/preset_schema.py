@@ -215,9 +215,10 @@ def _body(value: Any) -> None:
         if st.get("side") not in (0, 1):
             raise ConfigError(f"preset: field '{where}.side' must be 0 or 1 (got {_short(st.get('side'))})")
         limits = {"s": (S_RANGE[0], S_RANGE[1]), "q": (-1.0, 10.0), "size": (1e-6, MAX_SIZE),
-                  "along": (-MAX_PUSH, MAX_PUSH), "across": (-MAX_PUSH, MAX_PUSH), "scale": (1e-3, 100.0)}
+                  "along": (-MAX_PUSH, MAX_PUSH), "across": (-MAX_PUSH, MAX_PUSH), "scale": (1e-3, 100.0),
+                  "pose": (-180.0, 180.0)}
         for key, (lo, hi) in limits.items():
-            v = st.get(key, 1.0 if key == "scale" else None)
+            v = st.get(key, {"scale": 1.0, "pose": 0.0}.get(key))
             if not _is_number(v) or not lo <= float(v) <= hi:
                 raise ConfigError(f"preset: field '{where}.{key}' must be a number in [{lo:g}, {hi:g}] "
                                   f"(got {_short(v)})")

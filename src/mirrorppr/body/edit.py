@@ -89,7 +89,7 @@ class BodyEdit:
         ops = self.recipe.summary() if len(self.recipe.active()) else ""
         n = len(self.motion.strokes)
         if self.choice == "motion":
-            return (f"body motion carried as {n} brush stroke{'s' * (n != 1)} on its parts"
+            return (f"{n} brush stroke{'s' * (n != 1)} on its parts"
                     + (f" (nearest ops: {ops})" if ops else ""))
         return ops + (f" plus the body motion they leave ({n} stroke{'s' * (n != 1)})"
                       if self.choice == "ops+motion" else "")

@@ -41,6 +41,11 @@ MAX_PUSH = 1.0
 #: most this factor: beyond it the outline that sets the scale is not the part's own (an
 #: arm held across the torso merges with it in the mask) and the body's scale is kept.
 SCALE_FACTOR = 2.0
+#: A stroke is carried only onto a part posed about as on the exemplar: its bone within
+#: this many degrees of the exemplar's (relative to the body's own up). An elbow's stroke
+#: on a raised arm says little about an arm held down; the body ops, which follow the
+#: bones by construction, carry the edits they name in any pose.
+POSE_LIMIT = 45.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ class PartStroke:
     normal, 1: its right), ``s`` along the bone, ``q`` across (-1 on the bone, 0 on the
     outline, past it in part scales), ``size`` (sigma) and the backward push ``along``
     and ``across`` the bone (towards the side), in part scales; ``scale`` is that part's
-    scale in body units where the stroke was read."""
+    scale in body units where the stroke was read and ``pose`` its bone's angle to the
+    body's up (degrees)."""
 
     part: str
     side: int
@@ -59,15 +65,17 @@ class PartStroke:
     along: float
     across: float
     scale: float = 1.0
+    pose: float = 0.0
 
     def to_dict(self) -> dict:
         return {"part": self.part, "side": self.side, **{k: round(float(getattr(self, k)), 5)
-                                                         for k in ("s", "q", "size", "along", "across", "scale")}}
+                                                         for k in ("s", "q", "size", "along", "across", "scale",
+                                                                   "pose")}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "PartStroke":
         return cls(str(d["part"]), int(d["side"]), float(d["s"]), float(d["q"]), float(d["size"]),
-                   float(d["along"]), float(d["across"]), float(d.get("scale", 1.0)))
+                   float(d["along"]), float(d["across"]), float(d.get("scale", 1.0)), float(d.get("pose", 0.0)))
 
 
 @dataclass
@@ -95,7 +103,7 @@ class BodyMotion:
 
     def scaled(self, k: float) -> "BodyMotion":
         return BodyMotion(tuple(PartStroke(st.part, st.side, st.s, st.q, st.size, st.along * k, st.across * k,
-                                           st.scale) for st in self.strokes), self.seen)
+                                           st.scale, st.pose) for st in self.strokes), self.seen)
 
     def without(self, parts: tuple[str, ...]) -> "BodyMotion":
         return BodyMotion(tuple(st for st in self.strokes if st.part not in parts), self.seen)
@@ -127,11 +135,21 @@ def part_scale(sk: Skeleton, i: int, s: float) -> float:
     return max(float(w), 0.1 * sk.unit)
 
 
+def bone_angle(sk: Skeleton, i: int) -> float:
+    """Part ``i``'s bone direction against the body's up (towards the head, across the
+    shoulder line), signed degrees."""
+    t, _, _ = sk.axes()
+    up = sk.up()
+    return float(np.degrees(np.arctan2(up[0] * t[i][1] - up[1] * t[i][0], up @ t[i])))
+
+
 def _place(st: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
     """A stroke on ``sk``: its centre, sigma and backward push (photo pixels); None when
-    its part is not seen there."""
+    its part is not seen there or is posed otherwise."""
     i = PART_INDEX[st.part]
     if not sk.visible[i]:
+        return None
+    if abs((bone_angle(sk, i) - st.pose + 180.0) % 360.0 - 180.0) > POSE_LIMIT:
         return None
     t, n, _ = sk.axes()
     sign = 1.0 if st.side == 0 else -1.0
@@ -158,7 +176,8 @@ def _anchor(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) ->
         q = q * sk.unit / scale
     return PartStroke(PARTS[i].name, side, s, q, float(min(sigma / scale, MAX_SIZE)),
                       float(np.clip(push @ t[i] / scale, -MAX_PUSH, MAX_PUSH)),
-                      float(np.clip(push @ (sign * n[i]) / scale, -MAX_PUSH, MAX_PUSH)), scale / sk.unit)
+                      float(np.clip(push @ (sign * n[i]) / scale, -MAX_PUSH, MAX_PUSH)), scale / sk.unit,
+                      bone_angle(sk, i))
 
 
 # ---------------------------------------------------------------- reading

@@ -149,6 +149,14 @@ class Skeleton:
         prof = self.outline[i]
         return prof[side, k0] * (1 - w) + prof[side, k1] * w
 
+    def up(self) -> np.ndarray:
+        """The body's own up: across the shoulder line, towards the head."""
+        k = self.body.keypoints
+        mid = (k[K.L_SHOULDER] + k[K.R_SHOULDER]) / 2
+        _, n, _ = self.axes()
+        i = PART_INDEX["shoulders"]
+        return n[i] if float(n[i] @ (k[K.NOSE] - mid)) >= 0 else -n[i]
+
     def frame(self, part: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point: the unit vectors along the bone and across it towards its side."""
         t, n, _ = self.axes()

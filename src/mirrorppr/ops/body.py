@@ -100,11 +100,7 @@ def _seen(sk: Skeleton, *parts: str) -> bool:
 
 def _up(sk: Skeleton) -> np.ndarray:
     """Towards the head, across the shoulder line."""
-    k = sk.body.keypoints
-    mid = (k[K.L_SHOULDER] + k[K.R_SHOULDER]) / 2
-    t, n, _ = sk.axes()
-    i = PART_INDEX["shoulders"]
-    return n[i] if float(n[i] @ (k[K.NOSE] - mid)) >= 0 else -n[i]
+    return sk.up()
 
 
 # ------------------------------------------------------------------ the strokes

@@ -218,7 +218,7 @@ def _body(value: Any) -> None:
                   "along": (-MAX_PUSH, MAX_PUSH), "across": (-MAX_PUSH, MAX_PUSH), "scale": (1e-3, 100.0),
                   "pose": (-180.0, 180.0)}
         for key, (lo, hi) in limits.items():
-            v = st.get(key, {"scale": 1.0, "pose": 0.0}.get(key))
+            v = st.get(key, {"scale": 1.0, "pose": 0.0}.get(key))   # both optional
             if not _is_number(v) or not lo <= float(v) <= hi:
                 raise ConfigError(f"preset: field '{where}.{key}' must be a number in [{lo:g}, {hi:g}] "
                                   f"(got {_short(v)})")

@@ -40,8 +40,6 @@ CHECK_SIDE = 512
 #: Motion is read this far past the silhouette (body units), where a liquify stroke on
 #: the outline drags the background.
 NEAR = 0.25
-#: Motion within this share of the face's width around it is left to the face's reading.
-FACE_MARGIN = 0.15
 #: Fitted ops weaker than this are dropped (strength).
 MIN_STRENGTH = 8.0
 #: A body candidate must reproduce the exemplar's body change by this much (dB)...
@@ -262,7 +260,7 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
     pts = np.stack([xs.ravel(), ys.ravel()], 1) / m.scale + m.origin
     near = (sk.outside_distance(pts) < NEAR * sk.unit).reshape(h, w)
     fpts = (face_points - m.origin) * m.scale
-    face = _around_face(fpts, (h, w))
+    face = cv2.dilate(face_region_mask(fpts, (h, w)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     inside = m.outside == 0
     region = near & ~face & inside
     ch = cv2.dilate((m.changed > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
@@ -276,7 +274,8 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
     t8 = cv2.resize(tgt, small, interpolation=cv2.INTER_AREA) if k < 1 else tgt
     v8 = cv2.resize(valid.astype(np.uint8), small, interpolation=cv2.INTER_NEAREST) > 0 if k < 1 else valid
     sk_small = Skeleton.of(body.scaled(k, small)) if k < 1 else sk
-    fmask = _around_face(face_points * k, (small[1], small[0]))
+    fmask = face_region_mask(face_points * k, (small[1], small[0]))
+    fmask = cv2.dilate(fmask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     gy, gx = np.mgrid[0:small[1], 0:small[0]]
     spts = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
     near_s = (sk_small.outside_distance(spts) < NEAR * sk_small.unit).reshape(small[1], small[0])
@@ -314,18 +313,6 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
         em.motion = whole.scaled(best_m[1])
     cands.append((best_m[0], em))
     return cands, []
-
-
-def _around_face(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The face's region grown by :data:`FACE_MARGIN` of its width: motion there is the
-    face's to read (its own grid reaches past the oval: temples, jaw, a hand held to
-    the cheek moving with them)."""
-    from ..analyze.normalize import face_region_mask
-
-    m = face_region_mask(points, shape).astype(np.uint8)
-    xs = np.asarray(points)[:, 0]
-    r = max(2, int(round(FACE_MARGIN * float(xs.max() - xs.min()))))
-    return cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
 
 
 def _choose(cands: list[Candidate]) -> Candidate | None:

@@ -65,17 +65,17 @@ class PartStroke:
     along: float
     across: float
     scale: float = 1.0
-    pose: float = 0.0
+    pose: float | None = None
 
     def to_dict(self) -> dict:
-        return {"part": self.part, "side": self.side, **{k: round(float(getattr(self, k)), 5)
-                                                         for k in ("s", "q", "size", "along", "across", "scale",
-                                                                   "pose")}}
+        keys = ("s", "q", "size", "along", "across", "scale") + (("pose",) if self.pose is not None else ())
+        return {"part": self.part, "side": self.side, **{k: round(float(getattr(self, k)), 5) for k in keys}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "PartStroke":
         return cls(str(d["part"]), int(d["side"]), float(d["s"]), float(d["q"]), float(d["size"]),
-                   float(d["along"]), float(d["across"]), float(d.get("scale", 1.0)), float(d.get("pose", 0.0)))
+                   float(d["along"]), float(d["across"]), float(d.get("scale", 1.0)),
+                   None if d.get("pose") is None else float(d["pose"]))
 
 
 @dataclass
@@ -149,7 +149,7 @@ def _place(st: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray]
     i = PART_INDEX[st.part]
     if not sk.visible[i]:
         return None
-    if abs((bone_angle(sk, i) - st.pose + 180.0) % 360.0 - 180.0) > POSE_LIMIT:
+    if st.pose is not None and abs((bone_angle(sk, i) - st.pose + 180.0) % 360.0 - 180.0) > POSE_LIMIT:
         return None
     t, n, _ = sk.axes()
     sign = 1.0 if st.side == 0 else -1.0

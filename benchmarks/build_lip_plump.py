@@ -13,23 +13,11 @@ import random
 import sys
 from pathlib import Path
 
-import cv2
-
 from mirrorppr.eval import liquify as L
-from mirrorppr.imageio import read_image
-from mirrorppr.transfer.batch import list_images
 
 
 def main(portraits: Path, out: Path, n: int = 8, seed: int = 7) -> None:
-    people = []
-    for f in list_images(portraits):
-        rgb = read_image(f).rgb8()
-        k = min(1.0, 1024 / max(rgb.shape[:2]))
-        if k < 1:
-            rgb = cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
-        pts = L.dlib_landmarks(rgb)
-        if pts is not None:
-            people.append((f, L._identity(f, portraits), rgb, L.FaceUnits.of(pts)))
+    people = L.load_people(portraits)
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     for i in range(n):

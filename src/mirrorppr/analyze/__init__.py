@@ -26,6 +26,7 @@ from ..imageio import Photo, read_image
 from ..landmarks import Face, detect_faces, find_face, pick_face
 from ..body.edit import analyze_body
 from ..ops.recipe import Recipe
+from ..warp.field import Field
 from .calibrate import best_gain
 from .fit import fit_recipe
 from .flow import measure_flow, measure_whole
@@ -125,16 +126,16 @@ def analyze(source, target, *, procedure: str = "auto", families: tuple[str, ...
             "registration": reg.to_dict(), "procedure": procedure}
     notes = _registration_notes(reg)
     landmarks = frame.to_norm(face.points)
-    body = None
+    body, body_field = None, None
     if shares.body + shares.background >= BODY_SHARE:
         say("reading the body", 0.2)
-        body, body_notes = analyze_body(src, tgt_r, valid, face.points, face.box)
+        body, body_notes, body_field = analyze_body(src, tgt_r, valid, face.points, face.box)
         notes += body_notes
         if body is not None:
             meta["body_parts"] = list(body.parts)
     carried_body = body is not None and body.choice != "none"
     if carried_body:
-        flow = _without_body(flow, body, src, face, frame, weight)
+        flow = _without_body(flow, body_field, frame, weight)
     if not np.abs(flow).max(initial=0.0) > 0:
         if carried_body:
             notes.append("no structural retouching found on the face")
@@ -354,18 +355,13 @@ def _nothing_note(reg: Registration, shares: MotionShares) -> str:
             "queries are returned unchanged")
 
 
-def _without_body(flow: np.ndarray, body, src: np.ndarray, face: Face, frame: Frame,
-                  weight: np.ndarray) -> np.ndarray:
-    """The face's grid less the motion the body's reading accounts for: a shoulder or
-    neck stroke reaches into the rings around the face, and read twice it would also be
-    carried as a face edit. Each cell gives up the share of its motion that the body's
-    own field explains (none on the face itself, which the body's field leaves alone)."""
-    from ..body.edit import on_exemplar
-
-    field = on_exemplar(body, src, face.points, face.box)
-    if field is None:
-        return flow
-    b = field_to_grid(field, frame) * weight[..., None]
+def _without_body(flow: np.ndarray, body_field: Field, frame: Frame, weight: np.ndarray) -> np.ndarray:
+    """The face's grid less the motion the body's reading accounts for (``body_field``,
+    the body edit rendered on the exemplar): a shoulder or neck stroke reaches into the
+    rings around the face, and read twice it would also be carried as a face edit. Each
+    cell gives up the share of its motion that the body's own field explains (none on
+    the face itself, which the body's field leaves alone)."""
+    b = field_to_grid(body_field, frame) * weight[..., None]
     mag = np.hypot(flow[..., 0], flow[..., 1])
     share = np.clip(np.hypot(b[..., 0], b[..., 1]) / np.maximum(mag, 1e-6), 0.0, 1.0)
     return (flow * (1.0 - share)[..., None]).astype(np.float32)

@@ -192,15 +192,6 @@ def edit_field(edit: BodyEdit | None, sk: Skeleton, size: tuple[int, int], face_
     return f
 
 
-def on_exemplar(edit: BodyEdit, src: np.ndarray, face_points: np.ndarray, face_box) -> Field | None:
-    """The body edit rendered on the exemplar's own body: the part of the exemplar's
-    motion that the body's reading accounts for (None without a body)."""
-    body = find_body(src, face_box)
-    if body is None:
-        return None
-    return edit_field(edit, Skeleton.of(body), (src.shape[1], src.shape[0]), face_points)
-
-
 # ---------------------------------------------------------------- analysis
 @dataclass
 class BodyCheck:
@@ -220,37 +211,40 @@ class BodyCheck:
 
 
 def analyze_body(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_points: np.ndarray,
-                 face_box) -> tuple[BodyEdit | None, list[str]]:
+                 face_box) -> tuple[BodyEdit | None, list[str], Field | None]:
     """The body part of the exemplar (8-bit RGB before and registered after photos,
-    same size), and notes; None when no body is found or nothing on it moved."""
-    cands, notes = body_candidates(src, tgt, valid, face_points, face_box)
+    same size), notes, and the carried edit rendered on the exemplar's own body (what of
+    its motion the body accounts for); None when no body is found or nothing on it moved
+    (and no field unless the edit is carried)."""
+    body = find_body(src, face_box)
+    if body is None:
+        return None, ["no body found in the before photo: only the face is read"], None
+    sk = Skeleton.of(body)
+    cands, notes = body_candidates(src, tgt, valid, face_points, sk)
     if cands is None:
-        return None, notes
+        return None, notes, None
     chosen = _choose([c for c, _ in cands])
     allc = tuple(c for c, _ in cands)
     recipe, parts = cands[0][1].recipe, cands[0][1].parts
     if chosen is None:
         return BodyEdit(recipe=recipe, choice="none", candidates=allc, parts=parts), \
-            ["body motion found but no way of carrying it reproduces the exemplar: the body is left as it is"]
+            ["body motion found but no way of carrying it reproduces the exemplar: the body is left as it is"], None
     edit = next(e for c, e in cands if c is chosen)
     edit.candidates = allc
     edit.confidence = float(np.clip(1.0 - 10 ** (-chosen.gain_db / 10.0), 0.0, 1.0))
-    return edit, []
+    return edit, [], edit_field(edit, sk, (src.shape[1], src.shape[0]), face_points)
 
 
 def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_points: np.ndarray,
-                    face_box) -> tuple[list[tuple[Candidate, BodyEdit]] | None, list[str]]:
-    """Every way of carrying the exemplar's body edit, each with its score on the
-    exemplar (None when there is nothing to carry), and notes."""
+                    sk: Skeleton) -> tuple[list[tuple[Candidate, BodyEdit]] | None, list[str]]:
+    """Every way of carrying the exemplar's body edit (its body ``sk``), each with its
+    score on the exemplar (None when there is nothing to carry), and notes."""
     from ..analyze.flow import measure_photo
     from ..analyze.normalize import face_region_mask
     from ..analyze.validate import changed_region
     from ..eval.metrics import psnr
 
-    body = find_body(src, face_box)
-    if body is None:
-        return None, ["no body found in the before photo: only the face is read"]
-    sk = Skeleton.of(body)
+    body = sk.body
     size = (src.shape[1], src.shape[0])
     if not sk.visible.any():
         return None, ["only the head shows in the before photo: no body part to read"]

@@ -206,6 +206,7 @@ def measure_body(sk: Skeleton, d: np.ndarray, trust: np.ndarray, where: np.ndarr
     # Per size, the weighted Gaussian's own energy at each centre (the denominator).
     dens = [cv2.GaussianBlur(wt, (0, 0), s / np.sqrt(2)).astype(np.float64) * np.pi * s * s for s in sig]
     found: list[tuple[float, float, float]] = []            # (x, y, sigma) in cells
+    kernels: list[np.ndarray] = []
     res = r0.copy()
     for _ in range(MAX_STROKES):
         best = None
@@ -221,12 +222,14 @@ def measure_body(sk: Skeleton, d: np.ndarray, trust: np.ndarray, where: np.ndarr
         if best[0] < STOP_SHARE * e0:
             break
         _, x, y, s, v = best
-        res -= np.exp(-((gx - x) ** 2 + (gy - y) ** 2) / (2 * s * s))[..., None] * v
+        kern = np.exp(-((gx - x) ** 2 + (gy - y) ** 2) / (2 * s * s))
+        res -= kern[..., None] * v
         found.append((float(x), float(y), s))
+        kernels.append(kern.ravel())
     if not found:
         return BodyMotion((), seen)
     # The pushes refitted together (strokes overlap), weighted least squares.
-    K = np.stack([np.exp(-((gx - x) ** 2 + (gy - y) ** 2) / (2 * s * s)).ravel() for x, y, s in found], 1)
+    K = np.stack(kernels, 1)
     W = wt.ravel().astype(np.float64)
     A = K.T @ (K * W[:, None])
     b = K.T @ (r0.reshape(-1, 2) * W[:, None])

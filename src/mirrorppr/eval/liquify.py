@@ -221,17 +221,14 @@ def _identity(path: Path, root: Path) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
-def build_liquify(portraits: Path, out: Path, n: int = 24, seed: int = 0, size: int = 1024,
-                  progress: bool = True) -> list[Path]:
-    """Write ``n`` cross-identity liquify cases into ``out``; returns their folders.
-    Photos are scaled so their long side is at most ``size``. Files in one sub-folder of
-    ``portraits`` are one person; files directly in it are each their own person."""
-    from tqdm import tqdm
-
+def load_people(portraits: Path, size: int = 1024) -> list[tuple[Path, str, np.ndarray, FaceUnits]]:
+    """The photos in ``portraits`` in which dlib finds a face, scaled to a long side of at
+    most ``size``: (file, person, 8-bit RGB, face units). Files in one sub-folder are one
+    person; files directly in it are each their own person."""
     from ..transfer.batch import list_images
 
-    people: list[tuple[Path, str, np.ndarray, FaceUnits]] = []
-    for f in list_images(Path(portraits)):
+    people = []
+    for f in list_images(portraits):
         try:
             rgb = read_image(f).rgb8()
         except MirrorError:
@@ -241,7 +238,18 @@ def build_liquify(portraits: Path, out: Path, n: int = 24, seed: int = 0, size: 
             rgb = cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
         pts = dlib_landmarks(rgb)
         if pts is not None:
-            people.append((f, _identity(f, Path(portraits)), rgb, FaceUnits.of(pts)))
+            people.append((f, _identity(f, portraits), rgb, FaceUnits.of(pts)))
+    return people
+
+
+def build_liquify(portraits: Path, out: Path, n: int = 24, seed: int = 0, size: int = 1024,
+                  progress: bool = True) -> list[Path]:
+    """Write ``n`` cross-identity liquify cases into ``out``; returns their folders.
+    Photos are scaled so their long side is at most ``size``. Files in one sub-folder of
+    ``portraits`` are one person; files directly in it are each their own person."""
+    from tqdm import tqdm
+
+    people = load_people(Path(portraits), size)
     if len({p[1] for p in people}) < 2:
         raise InputError(f"{portraits}: need portraits of at least two people with a face dlib "
                          f"finds (found {len(people)} usable photos)")

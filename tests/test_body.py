@@ -11,7 +11,7 @@ import pytest
 from mirrorppr.analyze.flow import measure_photo
 from mirrorppr.analyze.normalize import face_region_mask
 from mirrorppr.body.detect import L_SHOULDER, R_SHOULDER, find_body
-from mirrorppr.body.motion import BodyMotion, carry, measure_body
+from mirrorppr.body.motion import BodyMotion, BodyStroke, carry, measure_body
 from mirrorppr.body.parts import Skeleton
 from mirrorppr.eval.liquify import Stroke, render
 from mirrorppr.imageio import read_image
@@ -100,8 +100,33 @@ def test_a_stroke_is_carried_only_onto_a_part_posed_alike(astronaut, obama):
     size = (q.shape[1], q.shape[0])
     assert carry(motion, sk, size, 512).magnitude().max() > 0.5
     # The same strokes read off a part turned 90 degrees away: not carried.
-    turned = BodyMotion(tuple(replace(st, pose=st.pose + 90.0) for st in motion.strokes), motion.seen)
+    turned = BodyMotion(tuple(BodyStroke(tuple(replace(a, pose=a.pose + 90.0) for a in st.anchors))
+                              for st in motion.strokes), motion.seen)
     assert carry(turned, sk, size, 512).magnitude().max() == 0.0
+
+
+def test_a_stroke_at_a_joint_is_shared_by_the_parts_that_meet(obama):
+    from mirrorppr.body.motion import _anchor, _place
+
+    rgb, face, body = obama
+    sk = Skeleton.of(body)
+    k = body.keypoints
+    away = (k[L_SHOULDER] - k[R_SHOULDER]) / np.linalg.norm(k[L_SHOULDER] - k[R_SHOULDER])
+    push = np.array([0.0, 0.03 * body.unit])
+    # Just past the shoulder's end: the shoulder line and what else meets there.
+    joint = _anchor(sk, k[L_SHOULDER] + 0.06 * body.unit * away, 0.1 * body.unit, push)
+    names = [a.part for a in joint.anchors]
+    assert "shoulders" in names and len(names) >= 2, names
+    assert abs(sum(a.weight for a in joint.anchors) - 1.0) < 1e-9
+    # Halfway along the shoulder line: that line alone.
+    mid = _anchor(sk, 0.25 * k[R_SHOULDER] + 0.75 * k[L_SHOULDER], 0.1 * body.unit, push)
+    assert [a.part for a in mid.anchors] == ["shoulders"], mid.anchors
+    # On the body it was read on, each goes back where it was, as large, pushing the same way.
+    places = (k[L_SHOULDER] + 0.06 * body.unit * away, 0.25 * k[R_SHOULDER] + 0.75 * k[L_SHOULDER])
+    for st, at in zip((joint, mid), places):
+        centre, sigma, back = _place(st, sk)
+        assert np.linalg.norm(centre - at) < 0.01 * body.unit, (centre, at)
+        assert abs(sigma / (0.1 * body.unit) - 1) < 0.01 and np.linalg.norm(back - push) < 0.01 * np.linalg.norm(push)
 
 
 def test_an_unchanged_pair_has_no_body_motion(astronaut):
@@ -227,7 +252,15 @@ def test_preset_schema_refuses_a_malformed_body(shoulder_op):
         Operation.from_dict(bad)
     stroke = {"part": "left side", "side": 0, "s": 0.5, "q": 0.0, "size": 0.2, "along": 0.0, "across": 0.05}
     good = dict(d, body=dict(d["body"], motion={"seen": ["left side"], "strokes": [stroke]}))
-    assert Operation.from_dict(good).body.motion.strokes[0].part == "left side"
+    assert Operation.from_dict(good).body.motion.strokes[0].anchors[0].part == "left side"
+    # A stroke anchored on two parts round-trips; one with no anchors is refused.
+    two = {"anchors": [dict(stroke, weight=0.7), dict(stroke, part="left upper arm", weight=0.3)]}
+    ok = Operation.from_dict(dict(d, body=dict(d["body"], motion={"seen": ["left side"], "strokes": [two]})))
+    assert [a.weight for a in ok.body.motion.strokes[0].anchors] == [0.7, 0.3]
+    assert ok.body.motion.to_dict()["strokes"][0]["anchors"][1]["part"] == "left upper arm"
+    for bad_stroke in ({"anchors": []}, {"anchors": [dict(stroke, weight=1.5)]}, {"anchors": [dict(stroke, side=3)]}):
+        with pytest.raises(ConfigError, match="body.motion"):
+            Operation.from_dict(dict(d, body=dict(d["body"], motion={"strokes": [bad_stroke]})))
     for bad_stroke in (dict(stroke, part="tail"), dict(stroke, side=2), dict(stroke, across=float("nan")),
                        dict(stroke, size=-1.0), {"part": "left side"}):
         bad = dict(d, body=dict(d["body"], motion={"strokes": [bad_stroke]}))

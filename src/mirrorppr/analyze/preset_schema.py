@@ -180,8 +180,7 @@ def _body(value: Any) -> None:
     """The body part: its recipe (body ops only), choice, check and motion strokes
     (named parts and sides, finite and bounded place, size and push)."""
     from ..body.edit import BODY_CHOICES
-    from ..body.motion import MAX_PUSH, MAX_SIZE
-    from ..body.parts import PART_INDEX, S_RANGE
+    from ..body.parts import PART_INDEX
     from ..ops.base import get_op
 
     if value is None:
@@ -210,18 +209,34 @@ def _body(value: Any) -> None:
     for i, st in enumerate(_list(m.get("strokes", []), "body.motion.strokes")):
         where = f"body.motion.strokes[{i}]"
         st = _object(st, where)
-        if st.get("part") not in PART_INDEX:
-            raise ConfigError(f"preset: field '{where}.part' is not a body part (got {_short(st.get('part'))})")
-        if st.get("side") not in (0, 1):
-            raise ConfigError(f"preset: field '{where}.side' must be 0 or 1 (got {_short(st.get('side'))})")
-        limits = {"s": (S_RANGE[0], S_RANGE[1]), "q": (-1.0, 10.0), "size": (1e-6, MAX_SIZE),
-                  "along": (-MAX_PUSH, MAX_PUSH), "across": (-MAX_PUSH, MAX_PUSH), "scale": (1e-3, 100.0),
-                  "pose": (-180.0, 180.0)}
-        for key, (lo, hi) in limits.items():
-            v = st.get(key, {"scale": 1.0, "pose": 0.0}.get(key))   # both optional
-            if not _is_number(v) or not lo <= float(v) <= hi:
-                raise ConfigError(f"preset: field '{where}.{key}' must be a number in [{lo:g}, {hi:g}] "
-                                  f"(got {_short(v)})")
+        if "anchors" not in st:             # a single part's stroke (the previous version)
+            _anchor(st, where)
+            continue
+        anchors = _list(st["anchors"], f"{where}.anchors")
+        if not anchors:
+            raise ConfigError(f"preset: field '{where}.anchors' must name at least one part")
+        for j, a in enumerate(anchors):
+            _anchor(_object(a, f"{where}.anchors[{j}]"), f"{where}.anchors[{j}]")
+
+
+def _anchor(a: dict, where: str) -> None:
+    """A stroke's anchor on a part: a named part and side, finite and bounded place, size,
+    push and weight."""
+    from ..body.motion import MAX_PUSH, MAX_SIZE
+    from ..body.parts import PART_INDEX, S_RANGE
+
+    if a.get("part") not in PART_INDEX:
+        raise ConfigError(f"preset: field '{where}.part' is not a body part (got {_short(a.get('part'))})")
+    if a.get("side") not in (0, 1):
+        raise ConfigError(f"preset: field '{where}.side' must be 0 or 1 (got {_short(a.get('side'))})")
+    limits = {"s": (S_RANGE[0], S_RANGE[1]), "q": (-1.0, 10.0), "size": (1e-6, MAX_SIZE),
+              "along": (-MAX_PUSH, MAX_PUSH), "across": (-MAX_PUSH, MAX_PUSH), "scale": (1e-3, 100.0),
+              "pose": (-180.0, 180.0), "weight": (1e-6, 1.0)}
+    for key, (lo, hi) in limits.items():
+        v = a.get(key, {"scale": 1.0, "pose": 0.0, "weight": 1.0}.get(key))   # these optional
+        if not _is_number(v) or not lo <= float(v) <= hi:
+            raise ConfigError(f"preset: field '{where}.{key}' must be a number in [{lo:g}, {hi:g}] "
+                              f"(got {_short(v)})")
 
 
 def _notes(value: Any) -> None:

@@ -314,8 +314,8 @@ def _choose(cands: list[Candidate]) -> Candidate | None:
     rendering gains :data:`MIN_OPS_DB` on the exemplar), the ops or the ops plus the
     motion they leave; otherwise the measured motion alone. Carried as strokes on parts,
     the measured motion reproduces its own exemplar best (it is the exemplar's motion)
-    but lands on another body less exactly than ops do (body liquify benchmark: +2.1 dB
-    against +3.3 dB), which a check run on the exemplar's own body cannot see; and ops
+    but lands on another body less exactly than ops do (body liquify benchmark: +3.6 dB
+    against +4.3 dB), which a check run on the exemplar's own body cannot see; and ops
     that explain little are a poor guess whose motion should not lead."""
     ops = next((c for c in cands if c.name == "ops"), None)
     if ops is not None and ops.gain_db >= MIN_OPS_DB:

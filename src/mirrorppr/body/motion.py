@@ -4,19 +4,24 @@ another body.
 The measured body motion that the body ops leave (or all of it) is taken apart into a
 few round brush strokes (Gaussian pushes): found one at a time where one explains most
 of what is left, their pushes then refitted together. Each stroke is anchored on the
-part it lies on (:mod:`.parts`): the part and side, how far along the bone (``s``) and
-where across it relative to the outline (``q``). Its size and push are kept in that
+parts it lies near (:mod:`.parts`): per part, the side, how far along the bone (``s``)
+and where across it relative to the outline (``q``), with its size and push in that
 part's own scale (the shoulders' span, the torso's width between its sides, a limb's
-width), its push along and across the bone.
+width), its push along and across the bone. A stroke at a joint (the end of a shoulder,
+where the shoulder line, the upper arm and the torso's side meet) is anchored on all of
+them, weighted by how near each bone passes; one on the middle of an upper arm, on that
+arm alone.
 
-On another body a stroke goes to the same place of the same part, sized by that part
-there and turned with its bone: a push in at the waist lands at the other person's
-waist, as wide relative to it, whether she stands, sits or lies. Kept as strokes, the
-motion stays round like the retoucher's brush, and a preset holds a short, readable list.
+On another body each anchor puts the stroke at the same place of its part, sized by
+that part there and turned with its bone; the stroke goes where its anchors, weighted,
+put it. A push in at the waist lands at the other person's waist, as wide relative to it,
+whether she stands, sits or lies; a push at the shoulder's end follows the shoulder line
+and the arm as far as each is near. Kept as strokes, the motion stays round like the
+retoucher's brush, and a preset holds a short, readable list.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -46,16 +51,22 @@ SCALE_FACTOR = 2.0
 #: on a raised arm says little about an arm held down; the body ops, which follow the
 #: bones by construction, carry the edits they name in any pose.
 POSE_LIMIT = 45.0
+#: A stroke is anchored on every part whose bone passes within this distance (body
+#: units) of the nearest one, weighted by exp(-(extra distance / this)^2): at a joint
+#: the parts that meet share it; elsewhere the nearest part holds it alone.
+ANCHOR_TAU = 0.05
+#: Anchors weighing less than this are dropped.
+MIN_WEIGHT = 0.05
 
 
 @dataclass(frozen=True)
 class PartStroke:
-    """One brush stroke anchored on a part: ``part`` and ``side`` (0: the bone's left
+    """A brush stroke's anchor on one part: ``part`` and ``side`` (0: the bone's left
     normal, 1: its right), ``s`` along the bone, ``q`` across (-1 on the bone, 0 on the
     outline, past it in part scales), ``size`` (sigma) and the backward push ``along``
     and ``across`` the bone (towards the side), in part scales; ``scale`` is that part's
-    scale in body units where the stroke was read and ``pose`` its bone's angle to the
-    body's up (degrees)."""
+    scale in body units where the stroke was read, ``pose`` its bone's angle to the
+    body's up (degrees) and ``weight`` this anchor's share of the stroke."""
 
     part: str
     side: int
@@ -66,23 +77,43 @@ class PartStroke:
     across: float
     scale: float = 1.0
     pose: float | None = None
+    weight: float = 1.0
 
     def to_dict(self) -> dict:
-        keys = ("s", "q", "size", "along", "across", "scale") + (("pose",) if self.pose is not None else ())
+        keys = ("s", "q", "size", "along", "across", "scale", "weight") + (("pose",) if self.pose is not None else ())
         return {"part": self.part, "side": self.side, **{k: round(float(getattr(self, k)), 5) for k in keys}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "PartStroke":
         return cls(str(d["part"]), int(d["side"]), float(d["s"]), float(d["q"]), float(d["size"]),
                    float(d["along"]), float(d["across"]), float(d.get("scale", 1.0)),
-                   None if d.get("pose") is None else float(d["pose"]))
+                   None if d.get("pose") is None else float(d["pose"]), float(d.get("weight", 1.0)))
+
+    def scaled(self, k: float) -> "PartStroke":
+        return replace(self, along=self.along * k, across=self.across * k)
+
+
+@dataclass(frozen=True)
+class BodyStroke:
+    """One brush stroke: its anchors on the parts it lies near (weights summing to 1)."""
+
+    anchors: tuple[PartStroke, ...]
+
+    def to_dict(self) -> dict:
+        return {"anchors": [a.to_dict() for a in self.anchors]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BodyStroke":
+        # A single part's stroke (presets of the previous version) is one anchor.
+        return cls(tuple(PartStroke.from_dict(a) for a in d["anchors"]) if "anchors" in d
+                   else (PartStroke.from_dict(d),))
 
 
 @dataclass
 class BodyMotion:
     """The body motion as strokes on parts; ``seen`` names the parts the exemplar showed."""
 
-    strokes: tuple[PartStroke, ...] = ()
+    strokes: tuple[BodyStroke, ...] = ()
     seen: tuple[str, ...] = ()
 
     @classmethod
@@ -90,30 +121,33 @@ class BodyMotion:
         return cls()
 
     def is_zero(self) -> bool:
-        return not any(st.along or st.across for st in self.strokes)
+        return not any(a.along or a.across for st in self.strokes for a in st.anchors)
 
     def energy_by_part(self) -> dict[str, float]:
-        """Per part with motion: the strokes' push squared times their area (part scales)."""
+        """Per part with motion: the strokes' push squared times their area (part
+        scales), shared among a stroke's anchors by weight."""
         out: dict[str, float] = {}
-        for st in self.strokes:
-            e = (st.along ** 2 + st.across ** 2) * st.size ** 2
+        for a in (a for st in self.strokes for a in st.anchors):
+            e = a.weight * (a.along ** 2 + a.across ** 2) * a.size ** 2
             if e > 0:
-                out[st.part] = out.get(st.part, 0.0) + e
+                out[a.part] = out.get(a.part, 0.0) + e
         return out
 
     def scaled(self, k: float) -> "BodyMotion":
-        return BodyMotion(tuple(PartStroke(st.part, st.side, st.s, st.q, st.size, st.along * k, st.across * k,
-                                           st.scale, st.pose) for st in self.strokes), self.seen)
+        return BodyMotion(tuple(BodyStroke(tuple(a.scaled(k) for a in st.anchors)) for st in self.strokes),
+                          self.seen)
 
     def without(self, parts: tuple[str, ...]) -> "BodyMotion":
-        return BodyMotion(tuple(st for st in self.strokes if st.part not in parts), self.seen)
+        """The strokes' anchors on ``parts`` left out (a stroke with none left goes)."""
+        kept = (BodyStroke(tuple(a for a in st.anchors if a.part not in parts)) for st in self.strokes)
+        return BodyMotion(tuple(st for st in kept if st.anchors), self.seen)
 
     def to_dict(self) -> dict:
         return {"seen": list(self.seen), "strokes": [st.to_dict() for st in self.strokes]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "BodyMotion":
-        return cls(tuple(PartStroke.from_dict(x) for x in d.get("strokes", [])),
+        return cls(tuple(BodyStroke.from_dict(x) for x in d.get("strokes", [])),
                    tuple(str(p) for p in d.get("seen", [])))
 
 
@@ -143,41 +177,59 @@ def bone_angle(sk: Skeleton, i: int) -> float:
     return float(np.degrees(np.arctan2(up[0] * t[i][1] - up[1] * t[i][0], up @ t[i])))
 
 
-def _place(st: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
-    """A stroke on ``sk``: its centre, sigma and backward push (photo pixels); None when
-    its part is not seen there or is posed otherwise."""
-    i = PART_INDEX[st.part]
+def _place_anchor(a: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """One anchor on ``sk``: the stroke's centre, sigma and backward push (photo pixels)
+    by that part; None when the part is not seen there or is posed otherwise."""
+    i = PART_INDEX[a.part]
     if not sk.visible[i]:
         return None
-    if st.pose is not None and abs((bone_angle(sk, i) - st.pose + 180.0) % 360.0 - 180.0) > POSE_LIMIT:
+    if a.pose is not None and abs((bone_angle(sk, i) - a.pose + 180.0) % 360.0 - 180.0) > POSE_LIMIT:
         return None
     t, n, _ = sk.axes()
-    sign = 1.0 if st.side == 0 else -1.0
-    own = part_scale(sk, i, st.s) / sk.unit
-    scale = float(np.clip(own, st.scale / SCALE_FACTOR, st.scale * SCALE_FACTOR)) * sk.unit
-    hw = float(sk._half_width(i, np.array([st.side]), np.array([st.s]))[0])
-    r = hw * (1.0 + st.q) if st.q <= 0 else hw + st.q * scale
-    centre = sk.a[i] + st.s * (sk.b[i] - sk.a[i]) + sign * n[i] * r
-    push = (st.along * t[i] + st.across * sign * n[i]) * scale
-    return centre, st.size * scale, push
+    sign = 1.0 if a.side == 0 else -1.0
+    own = part_scale(sk, i, a.s) / sk.unit
+    scale = float(np.clip(own, a.scale / SCALE_FACTOR, a.scale * SCALE_FACTOR)) * sk.unit
+    hw = float(sk._half_width(i, np.array([a.side]), np.array([a.s]))[0])
+    r = hw * (1.0 + a.q) if a.q <= 0 else hw + a.q * scale
+    centre = sk.a[i] + a.s * (sk.b[i] - sk.a[i]) + sign * n[i] * r
+    push = (a.along * t[i] + a.across * sign * n[i]) * scale
+    return centre, a.size * scale, push
 
 
-def _anchor(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) -> PartStroke | None:
-    """A stroke found at photo point ``centre`` expressed on the part it lies on."""
-    c = sk.coords(centre[None])[0]
-    if c[0] < 0:
+def _place(st: BodyStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """A stroke on ``sk``: where its anchors that place, weighted, put it; None when none
+    does."""
+    placed = [(a.weight, p) for a in st.anchors if (p := _place_anchor(a, sk)) is not None]
+    if not placed:
         return None
-    i, side, s = int(c[0]), int(c[1]), float(c[2])
+    w = np.array([x[0] for x in placed]) / sum(x[0] for x in placed)
+    centre = sum(wi * p[0] for wi, (_, p) in zip(w, placed))
+    sigma = float(sum(wi * p[1] for wi, (_, p) in zip(w, placed)))
+    push = sum(wi * p[2] for wi, (_, p) in zip(w, placed))
+    return centre, sigma, push
+
+
+def _anchor(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) -> BodyStroke | None:
+    """A stroke found at photo point ``centre``, anchored on the parts it lies near."""
+    near = sk.near(centre)
+    if not near:
+        return None
     t, n, _ = sk.axes()
-    sign = 1.0 if side == 0 else -1.0
-    scale = part_scale(sk, i, s)
-    q = float(c[3])
-    if q > 0:                               # coords measure past the outline in body units
-        q = q * sk.unit / scale
-    return PartStroke(PARTS[i].name, side, s, q, float(min(sigma / scale, MAX_SIZE)),
-                      float(np.clip(push @ t[i] / scale, -MAX_PUSH, MAX_PUSH)),
-                      float(np.clip(push @ (sign * n[i]) / scale, -MAX_PUSH, MAX_PUSH)), scale / sk.unit,
-                      bone_angle(sk, i))
+    nearest = near[0][4]
+    weights = [np.exp(-((d - nearest) / (ANCHOR_TAU * sk.unit)) ** 2) for *_, d in near]
+    keep = [(x, w) for x, w in zip(near, weights) if w >= MIN_WEIGHT]
+    total = sum(w for _, w in keep)
+    anchors = []
+    for (i, side, s, q, _), w in keep:
+        sign = 1.0 if side == 0 else -1.0
+        scale = part_scale(sk, i, s)
+        if q > 0:                           # coords measure past the outline in body units
+            q = q * sk.unit / scale
+        anchors.append(PartStroke(PARTS[i].name, side, s, q, float(min(sigma / scale, MAX_SIZE)),
+                                  float(np.clip(push @ t[i] / scale, -MAX_PUSH, MAX_PUSH)),
+                                  float(np.clip(push @ (sign * n[i]) / scale, -MAX_PUSH, MAX_PUSH)),
+                                  scale / sk.unit, bone_angle(sk, i), float(w / total)))
+    return BodyStroke(tuple(anchors))
 
 
 # ---------------------------------------------------------------- reading

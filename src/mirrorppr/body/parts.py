@@ -117,29 +117,45 @@ class Skeleton:
                 out[i, j] = cv2.GaussianBlur(hw.reshape(1, -1), (1, 5), 0).ravel()
         return out
 
+    def _part_coords(self, i: int, pts: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Part ``i``'s coordinates of photo points (N, 2): side, s, q, the distance to
+        the bone (pixels) and whether the point belongs within the part's reach."""
+        t, n, length = self.axes()
+        rel = pts - self.a[i]
+        along = rel @ t[i] / length[i]
+        across = rel @ n[i]
+        dist = np.hypot((along - np.clip(along, 0.0, 1.0)) * length[i], across)
+        side = np.where(across >= 0, 0, 1)
+        hw = self._half_width(i, side, along)
+        r = np.abs(across)
+        q = np.where(r <= hw, r / hw - 1.0, (r - hw) / self.unit)
+        ok = (along >= S_RANGE[0]) & (along <= S_RANGE[1]) & (q <= REACH)
+        return side, along, q, dist, ok
+
     def coords(self, pts: np.ndarray, parts: np.ndarray | None = None):
         """Part coordinates of photo points (N, 2): (part, side, s, q), with part -1 for
         points that belong to none (too far, or only near parts not seen)."""
         pts = np.asarray(pts, np.float64)
-        t, n, length = self.axes()
         use = np.nonzero(self.visible if parts is None else (self.visible & parts))[0]
         best = np.full(len(pts), np.inf)
         out = np.full((len(pts), 4), np.nan)
         out[:, 0] = -1
         for i in use:
-            rel = pts - self.a[i]
-            along = rel @ t[i] / length[i]
-            across = rel @ n[i]
-            sc = np.clip(along, 0.0, 1.0)
-            dist = np.hypot((along - sc) * length[i], across)
-            side = np.where(across >= 0, 0, 1)
-            hw = self._half_width(i, side, along)
-            r = np.abs(across)
-            q = np.where(r <= hw, r / hw - 1.0, (r - hw) / self.unit)
-            ok = (along >= S_RANGE[0]) & (along <= S_RANGE[1]) & (q <= REACH) & (dist < best)
+            side, along, q, dist, ok = self._part_coords(i, pts)
+            ok &= dist < best
             best = np.where(ok, dist, best)
             out[ok] = np.stack([np.full(ok.sum(), i), side[ok], along[ok], q[ok]], 1)
         return out
+
+    def near(self, pt: np.ndarray) -> list[tuple[int, int, float, float, float]]:
+        """Every seen part within reach of photo point ``pt``: (part, side, s, q,
+        distance to its bone in pixels), nearest first."""
+        found = []
+        for i in np.nonzero(self.visible)[0]:
+            side, along, q, dist, ok = self._part_coords(i, np.asarray(pt, np.float64)[None])
+            if ok[0]:
+                found.append((int(i), int(side[0]), float(along[0]), float(q[0]), float(dist[0])))
+        return sorted(found, key=lambda x: x[4])
 
     def _half_width(self, i: int, side: np.ndarray, along: np.ndarray) -> np.ndarray:
         f = np.clip(along, 0.0, 1.0) * (PROFILE - 1)

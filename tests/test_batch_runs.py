@@ -139,7 +139,10 @@ def _batch(preset_file, indir, outdir) -> subprocess.Popen:
 
 
 def test_batch_ctrl_c_stops_within_2_s_with_finished_files_complete(tmp_path, preset_file):
-    indir = _folder(tmp_path, 24)
+    # Enough photos that a batch running ~12 photos/s is still busy when a loaded test
+    # machine gets round to sending the signal.
+    n = 72
+    indir = _folder(tmp_path, n)
     out = tmp_path / "out"
     proc = _batch(preset_file, indir, out)
     # The sidecar is written before its image, so wait for a finished image itself.
@@ -154,7 +157,7 @@ def test_batch_ctrl_c_stops_within_2_s_with_finished_files_complete(tmp_path, pr
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     written = sorted(out.glob("*.png"))
-    assert 0 < len(written) < 24
+    assert 0 < len(written) < n
     for p in written:                       # every output there is whole and recorded
         assert is_complete(p) and sidecar_path(p).exists()
     assert not [p for p in os.listdir(out) if p.endswith(".part")]

@@ -210,16 +210,16 @@ def _body(value: Any) -> None:
         where = f"body.motion.strokes[{i}]"
         st = _object(st, where)
         if "anchors" not in st:             # a single part's stroke (the previous version)
-            _anchor(st, where)
+            _stroke_anchor(st, where)
             continue
         anchors = _list(st["anchors"], f"{where}.anchors")
         if not anchors:
             raise ConfigError(f"preset: field '{where}.anchors' must name at least one part")
         for j, a in enumerate(anchors):
-            _anchor(_object(a, f"{where}.anchors[{j}]"), f"{where}.anchors[{j}]")
+            _stroke_anchor(_object(a, f"{where}.anchors[{j}]"), f"{where}.anchors[{j}]")
 
 
-def _anchor(a: dict, where: str) -> None:
+def _stroke_anchor(a: dict, where: str) -> None:
     """A stroke's anchor on a part: a named part and side, finite and bounded place, size,
     push and weight."""
     from ..body.motion import MAX_PUSH, MAX_SIZE

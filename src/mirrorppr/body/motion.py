@@ -202,11 +202,10 @@ def _place(st: BodyStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray]
     placed = [(a.weight, p) for a in st.anchors if (p := _place_anchor(a, sk)) is not None]
     if not placed:
         return None
-    w = np.array([x[0] for x in placed]) / sum(x[0] for x in placed)
-    centre = sum(wi * p[0] for wi, (_, p) in zip(w, placed))
-    sigma = float(sum(wi * p[1] for wi, (_, p) in zip(w, placed)))
-    push = sum(wi * p[2] for wi, (_, p) in zip(w, placed))
-    return centre, sigma, push
+    w = [x[0] for x in placed]
+    centres, sigmas, pushes = zip(*(p for _, p in placed))
+    return (np.average(centres, axis=0, weights=w), float(np.average(sigmas, weights=w)),
+            np.average(pushes, axis=0, weights=w))
 
 
 def _anchor(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) -> BodyStroke | None:

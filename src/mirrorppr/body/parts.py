@@ -117,10 +117,11 @@ class Skeleton:
                 out[i, j] = cv2.GaussianBlur(hw.reshape(1, -1), (1, 5), 0).ravel()
         return out
 
-    def _part_coords(self, i: int, pts: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Part ``i``'s coordinates of photo points (N, 2): side, s, q, the distance to
-        the bone (pixels) and whether the point belongs within the part's reach."""
-        t, n, length = self.axes()
+    def _part_coords(self, i: int, pts: np.ndarray, axes) -> tuple[np.ndarray, ...]:
+        """Part ``i``'s coordinates of photo points (N, 2), given the bones' ``axes()``:
+        side, s, q, the distance to the bone (pixels) and whether the point belongs
+        within the part's reach."""
+        t, n, length = axes
         rel = pts - self.a[i]
         along = rel @ t[i] / length[i]
         across = rel @ n[i]
@@ -140,8 +141,9 @@ class Skeleton:
         best = np.full(len(pts), np.inf)
         out = np.full((len(pts), 4), np.nan)
         out[:, 0] = -1
+        axes = self.axes()
         for i in use:
-            side, along, q, dist, ok = self._part_coords(i, pts)
+            side, along, q, dist, ok = self._part_coords(i, pts, axes)
             ok &= dist < best
             best = np.where(ok, dist, best)
             out[ok] = np.stack([np.full(ok.sum(), i), side[ok], along[ok], q[ok]], 1)
@@ -150,9 +152,10 @@ class Skeleton:
     def near(self, pt: np.ndarray) -> list[tuple[int, int, float, float, float]]:
         """Every seen part within reach of photo point ``pt``: (part, side, s, q,
         distance to its bone in pixels), nearest first."""
-        found = []
+        found, axes = [], self.axes()
+        p = np.asarray(pt, np.float64)[None]
         for i in np.nonzero(self.visible)[0]:
-            side, along, q, dist, ok = self._part_coords(i, np.asarray(pt, np.float64)[None])
+            side, along, q, dist, ok = self._part_coords(i, p, axes)
             if ok[0]:
                 found.append((int(i), int(side[0]), float(along[0]), float(q[0]), float(dist[0])))
         return sorted(found, key=lambda x: x[4])

@@ -200,7 +200,9 @@ def test_data_simulate_ctrl_c_and_kill_9(tmp_path):
     t = time.perf_counter()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert time.perf_counter() - t < 2.0
+    # Stopped without finishing the run (below); the bound is loose because a loaded
+    # machine takes seconds just to tear the Ray workers down (5 s seen at 2 cores).
+    assert time.perf_counter() - t < 15.0
     assert proc.returncode == 130 and "Traceback" not in err, err
     _wait_for(lambda: not _alive(workers), 5)
     assert not list(out.glob(".*.part"))

@@ -90,6 +90,18 @@ def test_a_shoulder_push_lands_on_another_persons_shoulder(astronaut, obama):
     assert mag[max(0, oy - r):oy + r, max(0, ox - r):ox + r].max() < 0.1 * mag.max()
 
 
+@pytest.mark.parametrize("amount, said", [(0.05, "shoulders narrowed"), (-0.05, "shoulders broadened")])
+def test_strokes_are_read_back_as_a_retoucher_names_them(obama, amount, said):
+    """A push at the shoulder's end towards the neck reads "shoulders narrowed", the
+    same push outward "shoulders broadened": the summary says what the strokes do."""
+    from mirrorppr.body.motion import describe
+
+    rgb, face, body = obama
+    motion = _measure(rgb, _shoulder_push(rgb, body, amount), face, body)
+    reads = describe(motion, Skeleton.of(body))
+    assert reads and reads[0] == said, reads
+
+
 def test_a_stroke_is_carried_only_onto_a_part_posed_alike(astronaut, obama):
     from dataclasses import replace
 
@@ -268,6 +280,12 @@ def test_preset_schema_refuses_a_malformed_body(shoulder_op):
             Operation.from_dict(bad)
     with pytest.raises(ConfigError, match="body.choice"):
         Operation.from_dict(dict(d, body=dict(d["body"], choice="everything")))
+    # The strokes' reading is kept as short texts.
+    said = Operation.from_dict(dict(d, body=dict(d["body"], reads=["waist slimmed on both sides"])))
+    assert said.body.reads == ("waist slimmed on both sides",)
+    for bad_reads in ([3], ["x" * 200], "waist"):
+        with pytest.raises(ConfigError, match="body.reads"):
+            Operation.from_dict(dict(d, body=dict(d["body"], reads=bad_reads)))
 
 
 def test_straight_background_edges_stay_straight():
@@ -336,6 +354,20 @@ def test_a_clean_exemplar_of_a_body_op_is_read_back(obama, name):
     # The body's reading accounts for the motion that reaches the rings around the face,
     # so the face does not carry it a second time (about 10x more without that).
     assert float((op.flow ** 2).sum()) < 0.004
+
+
+@pytest.mark.parametrize("who", ["astronaut", "luispedro"])
+def test_a_liquify_shoulder_edit_is_read_as_shoulders_alone(who, astronaut):
+    """Independent strokes that broaden the shoulders are read as that one op: the neck's
+    and head's ops, whose motion overlaps the shoulder tops, do not join to cancel each
+    other's share of it (solving for every op at once read "Slim neck" beside it)."""
+    rgb = astronaut if who == "astronaut" else read_image(PORTRAITS / f"{who}.jpg").rgb8()
+    face, body = _person(rgb)
+    after = render(rgb, strokes_for(BodyDraw("shoulder width", 0.36, 0.056, 0.5, 1.06), body))
+    op = analyze(rgb, after, face=face)
+    assert op.body is not None and op.body.choice != "none", op.notes
+    names = [s.op for s in op.body.recipe.active()]
+    assert names == ["shoulder_width"] and list(op.body.recipe.active())[0].strength > 50, op.body.summary
 
 
 def test_studio_sliders_show_and_move_the_body_ops(shoulder_case, shoulder_op):

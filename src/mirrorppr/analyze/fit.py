@@ -96,6 +96,7 @@ class Bases:
     def __init__(self, points: np.ndarray, size: tuple[int, int], measured: np.ndarray,
                  frame: Frame, families: tuple[str, ...]) -> None:
         self.points, self.size, self.frame = points, size, frame
+        self._seen: dict[tuple[str, float, int], np.ndarray] = {}
         px_all, _ = grid_pixels(frame)
         m_all = measured.reshape(-1, 2)
         self.ops: list[Op] = [op for fam in families for op in ops_in(fam)]
@@ -138,9 +139,18 @@ class Bases:
         total = np.zeros(2 * len(px))
         for op, s in zip(ops, strengths):
             if abs(s) >= 1e-6:
-                geom = clean(op.geometry(points_for(op, self.points), float(s)))
-                total += op_grid(geom, self.size, self.frame, px=px).reshape(-1)
+                total += self._one(op, float(s), every, px)
         return total
+
+    def _one(self, op: Op, s: float, every: int, px: np.ndarray) -> np.ndarray:
+        # Remembered: a finite-difference Jacobian moves one strength at a time, so
+        # every other op's motion is one already computed.
+        key = (op.name, s, every)
+        got = self._seen.get(key)
+        if got is None:
+            geom = clean(op.geometry(points_for(op, self.points), s))
+            got = self._seen[key] = op_grid(geom, self.size, self.frame, px=px).reshape(-1)
+        return got
 
 
 def greedy(B: Bases, keys: list[tuple[str, float]], energy: float, max_ops: int,

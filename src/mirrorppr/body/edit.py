@@ -15,7 +15,7 @@ around the person and away from straight background edges (:mod:`.protect`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -28,7 +28,7 @@ from ..ops.body import band, displacement, strokes
 from ..ops.recipe import Recipe, Step
 from ..warp.field import Field, cells_within, working_shape
 from .detect import find_body
-from .motion import BodyMotion, carry, measure_body
+from .motion import BodyMotion, carry, describe, measure_body
 from .parts import Skeleton
 
 #: What the body part of ``auto`` can do, simplest first.
@@ -42,6 +42,11 @@ CHECK_SIDE = 512
 NEAR = 0.25
 #: Fitted ops weaker than this are dropped (strength).
 MIN_STRENGTH = 8.0
+#: The body ops are chosen one at a time, each while it removes at least this share of
+#: the measured motion's energy, at most :data:`MAX_OPS` of them. (A stroke's share,
+#: 0.1, left out a second op that real edits have: an arm slimmed beside the shoulders.)
+OP_SHARE = 0.03
+MAX_OPS = 4
 #: A body candidate must reproduce the exemplar's body change by this much (dB)...
 MIN_GAIN_DB = 0.15
 #: ...and the ops lead only when they alone reproduce it by this much.
@@ -75,6 +80,8 @@ class BodyEdit:
     candidates: tuple[Candidate, ...] = ()
     parts: tuple[str, ...] = ()
     turn: float | None = None        # the exemplar body's shoulder-to-trunk ratio
+    #: The motion's strokes read back on the exemplar's body ("waist slimmed on both sides").
+    reads: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.choice not in BODY_CHOICES:
@@ -86,17 +93,17 @@ class BodyEdit:
             return "no body retouching carried"
         ops = self.recipe.summary() if len(self.recipe.active()) else ""
         n = len(self.motion.strokes)
+        reads = f": {', '.join(self.reads)}" if self.reads else ""
         if self.choice == "motion":
-            return (f"{n} brush stroke{'s' * (n != 1)} on its parts"
-                    + (f" (nearest ops: {ops})" if ops else ""))
-        return ops + (f" plus the body motion they leave ({n} stroke{'s' * (n != 1)})"
+            return f"{n} brush stroke{'s' * (n != 1)}{reads}" + (f" (nearest ops: {ops})" if ops else "")
+        return ops + (f" plus the body motion they leave ({n} stroke{'s' * (n != 1)}{reads})"
                       if self.choice == "ops+motion" else "")
 
     def to_dict(self) -> dict:
         return {"recipe": self.recipe.to_list(), "choice": self.choice,
                 "confidence": round(self.confidence, 4), "candidates": [c.to_dict() for c in self.candidates],
                 "parts": list(self.parts), "turn": None if self.turn is None else round(self.turn, 4),
-                "motion": self.motion.to_dict()}
+                "reads": list(self.reads), "motion": self.motion.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "BodyEdit":
@@ -108,7 +115,8 @@ class BodyEdit:
                    candidates=tuple(Candidate(str(c["name"]), float(c["psnr_db"]), float(c["gain_db"]))
                                     for c in d.get("candidates", [])),
                    parts=tuple(str(p) for p in d.get("parts", [])),
-                   turn=None if d.get("turn") is None else float(d["turn"]))
+                   turn=None if d.get("turn") is None else float(d["turn"]),
+                   reads=tuple(str(r) for r in d.get("reads", [])))
 
     def for_body(self, sk: Skeleton) -> tuple["BodyEdit", list[str]]:
         """This edit as it applies to the body ``sk``: the torso's part left out (with a
@@ -121,8 +129,7 @@ class BodyEdit:
         if not torso and not moving:
             return self, []
         kept = Recipe([s for s in self.recipe.steps if s.op not in TORSO_OPS])
-        out = BodyEdit(recipe=kept, motion=self.motion.without(TORSO_PARTS), choice=self.choice,
-                       confidence=self.confidence, candidates=self.candidates, parts=self.parts, turn=self.turn)
+        out = replace(self, recipe=kept, motion=self.motion.without(TORSO_PARTS))
         return out, ["the query's body is turned too differently from the exemplar's for its waist and "
                      "hips edit: that part is not carried"]
 
@@ -196,18 +203,24 @@ def edit_field(edit: BodyEdit | None, sk: Skeleton, size: tuple[int, int], face_
 @dataclass
 class BodyCheck:
     """The exemplar prepared for trying body candidates: its before and after photos,
-    where the body changed, and the score of doing nothing."""
+    where the body changed (``mask``) and where a candidate may be scored (``allowed``:
+    the photo less its face)."""
 
     source: np.ndarray
     target: np.ndarray
     mask: np.ndarray
-    base: float
+    allowed: np.ndarray
 
     def score(self, name: str, out: np.ndarray) -> Candidate:
+        """``out`` scored where the body changed and wherever it changes the photo: a
+        candidate that moves what the retoucher left alone (a whole arm thickened for one
+        push on it) pays for it there, as it will on the query."""
+        from ..analyze.validate import changed_region
         from ..eval.metrics import psnr
 
-        p = psnr(self.target, out, self.mask)
-        return Candidate(name, p, p - self.base)
+        region = self.mask | (changed_region(self.source, out) & self.allowed)
+        p = psnr(self.target, out, region)
+        return Candidate(name, p, p - psnr(self.target, self.source, region))
 
 
 def analyze_body(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_points: np.ndarray,
@@ -276,7 +289,7 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
     mask = changed_region(s8, t8) & v8 & ~fmask & near_s
     if mask.sum() < 50:
         return None, []
-    check = BodyCheck(s8, t8, mask, psnr(t8, s8, mask))
+    check = BodyCheck(s8, t8, mask, v8 & ~fmask)
     fpk = face_points * k
 
     def render(edit: BodyEdit, gain: float = 1.0) -> np.ndarray:
@@ -297,11 +310,12 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
         # The ops lead (see _choose): the motion they leave may go with them.
         fitted = _ops_backward(recipe, sk, pts).reshape(h, w, 2) * m.scale
         resid = measure_body(sk, (m.d - fitted).astype(np.float32), m.trust, where, m.origin, m.scale)
-        e2 = BodyEdit(recipe=recipe, motion=resid, choice="ops+motion", parts=parts, turn=turn)
+        e2 = BodyEdit(recipe=recipe, motion=resid, choice="ops+motion", parts=parts, turn=turn,
+                      reads=describe(resid, sk))
         cands.append((check.score("ops+motion", render(e2)), e2))
         return cands, []
     whole = measure_body(sk, m.d, m.trust, where, m.origin, m.scale)
-    em = BodyEdit(recipe=recipe, motion=whole, choice="motion", parts=parts, turn=turn)
+    em = BodyEdit(recipe=recipe, motion=whole, choice="motion", parts=parts, turn=turn, reads=describe(whole, sk))
     best_m = max(((check.score("motion", render(em, g)), g) for g in GAINS), key=lambda x: x[0].psnr_db)
     if best_m[1] != 1.0:
         em.motion = whole.scaled(best_m[1])
@@ -339,8 +353,9 @@ def _ops_backward(recipe: Recipe, sk: Skeleton, pts: np.ndarray) -> np.ndarray:
 
 
 def _fit_ops(sk: Skeleton, m, region: np.ndarray, pts: np.ndarray) -> Recipe:
-    """Least squares of the measured motion over the body ops, trust-weighted, on the
-    band around the person away from the face; weak ops are dropped and the rest refitted."""
+    """The body ops that explain the measured motion (trust-weighted least squares on
+    the band around the person, away from the face), chosen one at a time; weak ones are
+    dropped and the rest refitted."""
     from ..ops.body import STROKES
 
     h, w = region.shape
@@ -364,24 +379,39 @@ def _fit_ops(sk: Skeleton, m, region: np.ndarray, pts: np.ndarray) -> Recipe:
     if not names:
         return Recipe([])
 
-    def solve(keep: list[int]) -> np.ndarray:
-        A = np.stack([cols[i].ravel() for i in keep], 1) * np.repeat(wt, 2)[:, None]
-        b = target.ravel() * np.repeat(wt, 2)
-        ridge = 1e-3 * np.trace(A.T @ A) / max(1, len(keep))
-        return np.linalg.solve(A.T @ A + ridge * np.eye(len(keep)), A.T @ b)
+    b = target.ravel() * np.repeat(wt, 2)
+    Z = np.stack([c.ravel() for c in cols], 1) * np.repeat(wt, 2)[:, None]
+    G, c0, energy = Z.T @ Z, Z.T @ b, float(b @ b)
 
-    keep = list(range(len(names)))
-    for _ in range(3):
-        f = solve(keep)
-        strength = {names[i]: float(np.clip(fi / get_op(names[i]).max_pos * 100.0, -100, 100))
-                    for i, fi in zip(keep, f)}
-        strong = [i for i in keep if abs(strength[names[i]]) >= MIN_STRENGTH]
-        if strong == keep or not strong:
-            keep = strong
+    def solve(keep: list[int]) -> tuple[np.ndarray, float]:
+        H = G[np.ix_(keep, keep)]
+        ridge = 1e-3 * np.trace(H) / max(1, len(keep))
+        x = np.linalg.solve(H + ridge * np.eye(len(keep)), c0[keep])
+        return x, energy - 2 * float(c0[keep] @ x) + float(x @ H @ x)
+
+    # Greedy, as the face's ops are chosen (analyze.fit): the op that removes the most
+    # of what is left joins while it removes a real share of the motion. Solving for all
+    # ops at once lets correlated ones (the neck's sides, the shoulder tops) cancel each
+    # other at large opposite strengths, and such a mixture lands badly on another body.
+    keep: list[int] = []
+    left = energy
+    while len(keep) < MAX_OPS:
+        trials = [(solve(keep + [i])[1], i) for i in range(len(names)) if i not in keep]
+        if not trials:
             break
-        keep = strong
+        err, i = min(trials)
+        if left - err < OP_SHARE * energy:
+            break
+        keep.append(i)
+        left = err
     if not keep:
         return Recipe([])
-    f = solve(keep)
+    f, _ = solve(keep)
+    strong = [i for i, fi in zip(keep, f) if abs(fi / get_op(names[i]).max_pos * 100.0) >= MIN_STRENGTH]
+    if not strong:
+        return Recipe([])
+    if strong != keep:
+        keep = strong
+        f, _ = solve(keep)
     return Recipe([Step(names[i], float(np.clip(fi / get_op(names[i]).max_pos * 100.0, -100, 100)))
                    for i, fi in zip(keep, f)])

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from ..warp.field import Field, cells_within, working_shape
+from .detect import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER
 from .parts import PART_INDEX, PARTS, Skeleton
 
 #: Brush sizes tried (Gaussian sigma, body units).
@@ -318,3 +319,72 @@ def carry(motion: BodyMotion, sk: Skeleton, size: tuple[int, int], working: int,
         field *= keep[..., None]
     field[np.abs(field) < 1e-3] = 0
     return Field(field, (W, H))
+
+
+# ---------------------------------------------------------------- reading aloud
+#: A stroke is named when its push is at least this share of the strongest one's.
+NAMED_SHARE = 0.25
+#: Before this far along an upper arm or a thigh, a stroke is on the shoulder's end or
+#: the hip, and named for it.
+JOINT_END = 0.15
+_LIMBS = {"left upper arm": "upper arm", "right upper arm": "upper arm", "left forearm": "forearm",
+          "right forearm": "forearm", "left thigh": "thigh", "right thigh": "thigh",
+          "left shin": "lower leg", "right shin": "lower leg", "neck": "neck"}
+
+
+def _reading(sk: Skeleton, centre: np.ndarray, push: np.ndarray, part: str, s: float) -> str | None:
+    """What one stroke does, as a retoucher would say it (``push`` backward, photo px)."""
+    t, n, _ = sk.axes()
+    move = -push                                         # where the content goes
+    k = sk.body.keypoints
+    mid = np.mean([k[j] for j in (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP)], axis=0)
+    if s < JOINT_END and part.endswith("thigh"):
+        # The top of a thigh is the hip: its width is the hips'.
+        away = (centre - mid) @ t[PART_INDEX["shoulders"]] * t[PART_INDEX["shoulders"]]
+        return f"hips {'widened' if move @ away > 0 else 'slimmed'}"
+    if s < JOINT_END and part.endswith("upper arm"):
+        part = "shoulders"                              # the top of the arm is the shoulder's end
+    i = PART_INDEX[part]
+    if part in _LIMBS:
+        foot = sk.a[i] + np.clip(s, 0.0, 1.0) * (sk.b[i] - sk.a[i])
+        out = centre - foot
+        return f"{_LIMBS[part]} {'thickened' if move @ out > 0 else 'slimmed'}"
+    if part in ("left side", "right side"):
+        away = n[i] if n[i] @ ((sk.a[i] + sk.b[i]) / 2 - mid) >= 0 else -n[i]
+        where = "chest" if s < 0.4 else "waist" if s < 0.85 else "hips"
+        return f"{where} {'widened' if move @ away > 0 else 'slimmed'}"
+    if part == "shoulders":
+        between = (sk.a[i] + sk.b[i]) / 2
+        along = float(move @ t[i]) * (1.0 if (centre - between) @ t[i] >= 0 else -1.0)
+        up = float(move @ sk.up())
+        if abs(along) >= abs(up):
+            return f"shoulders {'broadened' if along > 0 else 'narrowed'}"
+        return f"shoulders {'raised' if up > 0 else 'lowered'}"
+    return None
+
+
+def describe(motion: BodyMotion, sk: Skeleton) -> tuple[str, ...]:
+    """The strokes read back on the body they were found on (``sk``), named by their
+    main part and what they do there, each once ("waist slimmed on both sides")."""
+    placed = [(st, p) for st in motion.strokes if (p := _place(st, sk)) is not None]
+    if not placed:
+        return ()
+    strongest = max(float(np.hypot(*p[2])) for _, p in placed)
+    found: dict[str, tuple[float, set[str]]] = {}          # reading -> (push, sides)
+    for st, (centre, _, push) in placed:
+        size = float(np.hypot(*push))
+        if size < NAMED_SHARE * strongest:
+            continue
+        a = max(st.anchors, key=lambda x: x.weight)
+        said = _reading(sk, centre, push, a.part, a.s)
+        if said is not None:
+            best, where = found.get(said, (0.0, set()))
+            found[said] = (max(best, size), where | {a.part.split(" ")[0]})
+    # Strongest first; of two opposite readings of one place (the two ends of one
+    # push on an arm's edge) the stronger is what the stroke does.
+    out: dict[str, str] = {}
+    for said, (_, where) in sorted(found.items(), key=lambda kv: -kv[1][0]):
+        place = said.rsplit(" ", 1)[0]
+        if place not in out:
+            out[place] = f"{said} on both sides" if {"left", "right"} <= where else said
+    return tuple(out.values())

@@ -117,16 +117,23 @@ class Field:
 
     def bbox(self, pad: int = 2) -> tuple[int, int, int, int] | None:
         """Image-pixel box (x0, y0, x1, y1) holding every non-zero displacement."""
-        moving = (np.abs(self.d) > STILL).any(axis=2)
-        if not moving.any():
+        moving = self._moving()
+        rows, cols = moving.any(axis=1), moving.any(axis=0)
+        if not rows.any():
             return None
-        ys, xs = np.nonzero(moving)
+        ys = np.flatnonzero(rows)[[0, -1]]
+        xs = np.flatnonzero(cols)[[0, -1]]
         u = self.unit
-        x0 = int(max(0, np.floor((xs.min() - 1) * u[0]) - pad))
-        y0 = int(max(0, np.floor((ys.min() - 1) * u[1]) - pad))
-        x1 = int(min(self.size[0], np.ceil((xs.max() + 2) * u[0]) + pad))
-        y1 = int(min(self.size[1], np.ceil((ys.max() + 2) * u[1]) + pad))
+        x0 = int(max(0, np.floor((xs[0] - 1) * u[0]) - pad))
+        y0 = int(max(0, np.floor((ys[0] - 1) * u[1]) - pad))
+        x1 = int(min(self.size[0], np.ceil((xs[1] + 2) * u[0]) + pad))
+        y1 = int(min(self.size[1], np.ceil((ys[1] + 2) * u[1]) + pad))
         return x0, y0, x1, y1
+
+    def _moving(self) -> np.ndarray:
+        """Cells whose displacement is not still (either component; two plain compares
+        are several times faster than a reduction over the last axis)."""
+        return (np.abs(self.d[..., 0]) > STILL) | (np.abs(self.d[..., 1]) > STILL)
 
     def dense(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Per-pixel displacement (H, W, 2) float32, or just the part inside ``box``."""
@@ -159,7 +166,7 @@ class Field:
             return out
         # Tile by tile, skipping tiles nothing moves in: a face and a body edit far apart
         # on a 24 MP photo leave most of the box between them still.
-        live = cv2.dilate((np.abs(self.d) > STILL).any(axis=2).astype(np.uint8), np.ones((3, 3), np.uint8))
+        live = cv2.dilate(self._moving().astype(np.uint8), np.ones((3, 3), np.uint8))
         u = self.unit
         for ty in range(y0, y1, TILE):
             for tx in range(x0, x1, TILE):

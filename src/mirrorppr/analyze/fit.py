@@ -71,6 +71,11 @@ def op_grid(geom: Geometry, size: tuple[int, int], frame: Frame, with_mask: bool
     return (out, mask) if with_mask else out
 
 
+def _moves(v: np.ndarray) -> np.ndarray:
+    """Which of the (N, 2) vectors are not zero (two compares beat a reduction per row)."""
+    return (v[:, 0] != 0) | (v[:, 1] != 0)
+
+
 def points_for(op: Op, points: np.ndarray) -> np.ndarray:
     """The landmarks an op is built on (the paper's ops use them rounded)."""
     return np.round(points) if op.family == "llw" else points
@@ -101,21 +106,21 @@ class Bases:
         m_all = measured.reshape(-1, 2)
         self.ops: list[Op] = [op for fam in families for op in ops_in(fam)]
         raw: dict[tuple[str, float], np.ndarray] = {}
-        support = np.abs(m_all).max(axis=1) > 0
+        support = _moves(m_all)
         for op in self.ops:
             for sign in (1.0, -1.0):
                 g = op_grid(clean(op.geometry(points_for(op, points), 100.0 * sign)), size, frame)
                 g = g.reshape(-1, 2)
                 if float((g * g).sum()) > 1e-12:
                     raw[(op.name, sign)] = g
-                    support |= np.abs(g).max(axis=1) > 0
+                    support |= _moves(g)
         self.idx = np.nonzero(support)[0]
         self.px = px_all[self.idx]
         self.m = m_all[self.idx].reshape(-1).astype(np.float64)
         self.keys = list(raw)
         # The measured motion's energy where each op acts: what it has to explain.
         mm = m_all[self.idx].astype(np.float64)
-        self.local = {k: float((mm[np.abs(raw[k][self.idx]).max(axis=1) > 0] ** 2).sum()) for k in self.keys}
+        self.local = {k: float((mm[_moves(raw[k][self.idx])] ** 2).sum()) for k in self.keys}
         Z = (np.column_stack([raw[k][self.idx].reshape(-1) for k in self.keys]).astype(np.float64)
              if self.keys else np.zeros((len(self.m), 0)))
         self.G = Z.T @ Z

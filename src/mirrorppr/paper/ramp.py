@@ -54,6 +54,7 @@ class _Problem:
 
     def __init__(self, points, size, measured, frame, families):
         self.points, self.size, self.frame = points, size, frame
+        self._seen: dict[tuple[str, float, bool], np.ndarray] = {}
         px_all, _ = grid_pixels(frame)
         m_all = measured.reshape(-1, 2)
         self.ops: list[Op] = [op for fam in families for op in ops_in(fam)]
@@ -124,8 +125,13 @@ class _Problem:
         for op, s in zip(ops, strengths):
             if abs(s) < 1e-6:
                 continue
-            geom = _pure(op.geometry(points_for(op, self.points), float(s)), paper)
-            total += op_grid(geom, self.size, self.frame, px=self.px).reshape(-1)
+            # Remembered: a finite-difference Jacobian moves one strength at a time.
+            key = (op.name, float(s), paper)
+            got = self._seen.get(key)
+            if got is None:
+                geom = _pure(op.geometry(points_for(op, self.points), float(s)), paper)
+                got = self._seen[key] = op_grid(geom, self.size, self.frame, px=self.px).reshape(-1)
+            total += got
         return total
 
 

@@ -102,6 +102,21 @@ def test_strokes_are_read_back_as_a_retoucher_names_them(obama, amount, said):
     assert reads and reads[0] == said, reads
 
 
+@pytest.mark.parametrize("template, amount, said", [
+    ("upper arm", 0.03, "upper arm thickened on both sides"), ("upper arm", -0.03, "upper arm slimmed on both sides"),
+    ("waist", 0.03, "waist widened on both sides"), ("waist", -0.03, "waist slimmed on both sides")])
+def test_arm_and_waist_strokes_are_read_back_by_name(template, amount, said):
+    """The body liquify benchmark's own strokes (not this project's ops) on Biden, who
+    shows arms and waist: read back as what they do, on both sides."""
+    from mirrorppr.body.motion import describe
+
+    rgb = read_image(PORTRAITS / "biden.jpg").rgb8()
+    face, body = _person(rgb)
+    after = render(rgb, strokes_for(BodyDraw(template, 0.2, amount, 0.6 if template == "upper arm" else 0.7, 1.0),
+                                    body))
+    assert describe(_measure(rgb, after, face, body), Skeleton.of(body)) == (said,)
+
+
 def test_a_stroke_is_carried_only_onto_a_part_posed_alike(astronaut, obama):
     from dataclasses import replace
 

@@ -201,7 +201,7 @@ def _body(value: Any) -> None:
         if p not in PART_INDEX:
             raise ConfigError(f"preset: field 'body.parts[{i}]' is not a body part (got {_short(p)})")
     for i, r in enumerate(_list(b.get("reads", []), "body.reads")):
-        if not isinstance(r, str) or not 0 < len(r) <= 80:
+        if not isinstance(r, str) or not 0 < len(r) <= 80 or not r.isprintable():
             raise ConfigError(f"preset: field 'body.reads[{i}]' must be a short text (got {_short(r)})")
     m = _object(b.get("motion", {}), "body.motion")
     for i, p in enumerate(_list(m.get("seen", []), "body.motion.seen")):

@@ -64,6 +64,8 @@ TURN_FACTOR = 2.0
 #: The ops and parts that belong to the torso's sides.
 TORSO_OPS = ("waist", "hips")
 TORSO_PARTS = ("left side", "right side")
+#: How the torso's strokes are read (:func:`.motion.describe`).
+TORSO_READS = ("chest", "waist", "hips")
 
 
 @dataclass
@@ -129,7 +131,8 @@ class BodyEdit:
         if not torso and not moving:
             return self, []
         kept = Recipe([s for s in self.recipe.steps if s.op not in TORSO_OPS])
-        out = replace(self, recipe=kept, motion=self.motion.without(TORSO_PARTS))
+        out = replace(self, recipe=kept, motion=self.motion.without(TORSO_PARTS),
+                      reads=tuple(r for r in self.reads if not r.startswith(TORSO_READS)))
         return out, ["the query's body is turned too differently from the exemplar's for its waist and "
                      "hips edit: that part is not carried"]
 
@@ -203,24 +206,28 @@ def edit_field(edit: BodyEdit | None, sk: Skeleton, size: tuple[int, int], face_
 @dataclass
 class BodyCheck:
     """The exemplar prepared for trying body candidates: its before and after photos,
-    where the body changed (``mask``) and where a candidate may be scored (``allowed``:
-    the photo less its face)."""
+    where the body changed (``mask``), where a candidate may be scored (``allowed``: the
+    valid part of the photo less its face) and doing nothing's score on ``mask``."""
 
     source: np.ndarray
     target: np.ndarray
     mask: np.ndarray
     allowed: np.ndarray
+    base: float
 
     def score(self, name: str, out: np.ndarray) -> Candidate:
         """``out`` scored where the body changed and wherever it changes the photo: a
         candidate that moves what the retoucher left alone (a whole arm thickened for one
-        push on it) pays for it there, as it will on the query."""
+        push on it) pays for it there, as it will on the query. Each candidate has its own
+        region, so only the gain over doing nothing on that region compares; ``psnr_db``
+        is doing nothing's PSNR where the body changed plus that gain, so that the gain
+        searches, which rank by PSNR, rank by it."""
         from ..analyze.validate import changed_region
         from ..eval.metrics import psnr
 
         region = self.mask | (changed_region(self.source, out) & self.allowed)
-        p = psnr(self.target, out, region)
-        return Candidate(name, p, p - psnr(self.target, self.source, region))
+        gain = psnr(self.target, out, region) - psnr(self.target, self.source, region)
+        return Candidate(name, self.base + gain, gain)
 
 
 def analyze_body(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_points: np.ndarray,
@@ -289,7 +296,7 @@ def body_candidates(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray, face_po
     mask = changed_region(s8, t8) & v8 & ~fmask & near_s
     if mask.sum() < 50:
         return None, []
-    check = BodyCheck(s8, t8, mask, v8 & ~fmask)
+    check = BodyCheck(s8, t8, mask, v8 & ~fmask, psnr(t8, s8, mask))
     fpk = face_points * k
 
     def render(edit: BodyEdit, gain: float = 1.0) -> np.ndarray:
@@ -406,12 +413,14 @@ def _fit_ops(sk: Skeleton, m, region: np.ndarray, pts: np.ndarray) -> Recipe:
         left = err
     if not keep:
         return Recipe([])
-    f, _ = solve(keep)
-    strong = [i for i, fi in zip(keep, f) if abs(fi / get_op(names[i]).max_pos * 100.0) >= MIN_STRENGTH]
-    if not strong:
-        return Recipe([])
-    if strong != keep:
-        keep = strong
+    for _ in range(3):                  # weak ones out, the rest refitted, until none is weak
         f, _ = solve(keep)
+        strong = [i for i, fi in zip(keep, f) if abs(fi / get_op(names[i]).max_pos * 100.0) >= MIN_STRENGTH]
+        if not strong:
+            return Recipe([])
+        if strong == keep:
+            break
+        keep = strong
+    f, _ = solve(keep)
     return Recipe([Step(names[i], float(np.clip(fi / get_op(names[i]).max_pos * 100.0, -100, 100)))
                    for i, fi in zip(keep, f)])

@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 
 from ..warp.field import Field, cells_within, working_shape
-from .detect import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER
 from .parts import PART_INDEX, PARTS, Skeleton
 
 #: Brush sizes tried (Gaussian sigma, body units).
@@ -336,8 +335,9 @@ def _reading(sk: Skeleton, centre: np.ndarray, push: np.ndarray, part: str, s: f
     """What one stroke does, as a retoucher would say it (``push`` backward, photo px)."""
     t, n, _ = sk.axes()
     move = -push                                         # where the content goes
-    k = sk.body.keypoints
-    mid = np.mean([k[j] for j in (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP)], axis=0)
+    from ..ops.body import torso_centre
+
+    mid = torso_centre(sk)                       # the torso's middle, as the body ops take it
     if s < JOINT_END and part.endswith("thigh"):
         # The top of a thigh is the hip: its width is the hips'.
         away = (centre - mid) @ t[PART_INDEX["shoulders"]] * t[PART_INDEX["shoulders"]]
@@ -365,7 +365,8 @@ def _reading(sk: Skeleton, centre: np.ndarray, push: np.ndarray, part: str, s: f
 
 def describe(motion: BodyMotion, sk: Skeleton) -> tuple[str, ...]:
     """The strokes read back on the body they were found on (``sk``), named by their
-    main part and what they do there, each once ("waist slimmed on both sides")."""
+    main part and what they do there ("waist slimmed on both sides"), strongest first,
+    each place and direction once."""
     placed = [(st, p) for st in motion.strokes if (p := _place(st, sk)) is not None]
     if not placed:
         return ()
@@ -380,11 +381,13 @@ def describe(motion: BodyMotion, sk: Skeleton) -> tuple[str, ...]:
         if said is not None:
             best, where = found.get(said, (0.0, set()))
             found[said] = (max(best, size), where | {a.part.split(" ")[0]})
-    # Strongest first; of two opposite readings of one place (the two ends of one
-    # push on an arm's edge) the stronger is what the stroke does.
-    out: dict[str, str] = {}
+    # Strongest first; of two opposite readings of one place and axis (the two ends of
+    # one push on an arm's edge) the stronger is what the strokes do there.
+    out: dict[tuple[str, bool], str] = {}
     for said, (_, where) in sorted(found.items(), key=lambda kv: -kv[1][0]):
-        place = said.rsplit(" ", 1)[0]
-        if place not in out:
-            out[place] = f"{said} on both sides" if {"left", "right"} <= where else said
+        place, verb = said.rsplit(" ", 1)
+        key = (place, verb in ("raised", "lowered"))
+        if key not in out:
+            both = {"left", "right"} <= where and place != "shoulders"     # already both
+            out[key] = f"{said} on both sides" if both else said
     return tuple(out.values())

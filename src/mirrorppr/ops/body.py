@@ -67,7 +67,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.hypot(*v)), 1e-9)
 
 
-def _centre(sk: Skeleton) -> np.ndarray:
+def torso_centre(sk: Skeleton) -> np.ndarray:
+    """The torso's middle (half a body unit below the shoulders when no hip is seen)."""
     k = sk.body.keypoints
     mid_sh = (k[K.L_SHOULDER] + k[K.R_SHOULDER]) / 2
     if sk.body.visible(K.L_HIP, K.R_HIP):
@@ -80,7 +81,7 @@ def _outer(sk: Skeleton, part: str, centre: np.ndarray | None = None) -> tuple[i
     unit normal."""
     i = PART_INDEX[part]
     t, n, _ = sk.axes()
-    c = _centre(sk) if centre is None else centre
+    c = torso_centre(sk) if centre is None else centre
     mid = (sk.a[i] + sk.b[i]) / 2
     j = 0 if float(n[i] @ (mid - c)) >= 0 else 1
     return j, n[i] * (1.0 if j == 0 else -1.0)

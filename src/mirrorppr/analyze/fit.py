@@ -13,6 +13,7 @@ the paper provenance's job: :mod:`mirrorppr.paper.ramp`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 from scipy.optimize import least_squares, lsq_linear
@@ -20,6 +21,7 @@ from scipy.optimize import least_squares, lsq_linear
 from ..ops.apply import displacement_at, mask_in_box, region_box
 from ..ops.base import Geometry, Op, get_op, ops_in
 from ..ops.recipe import Recipe, Step
+from ..warp.field import moving
 from .normalize import Frame, grid_points, remap_points
 
 #: An op joins the selection when it removes at least this share of the motion's energy.
@@ -71,11 +73,6 @@ def op_grid(geom: Geometry, size: tuple[int, int], frame: Frame, with_mask: bool
     return (out, mask) if with_mask else out
 
 
-def _moves(v: np.ndarray) -> np.ndarray:
-    """Which of the (N, 2) vectors are not zero (two compares beat a reduction per row)."""
-    return (v[:, 0] != 0) | (v[:, 1] != 0)
-
-
 def points_for(op: Op, points: np.ndarray) -> np.ndarray:
     """The landmarks an op is built on (the paper's ops use them rounded)."""
     return np.round(points) if op.family == "llw" else points
@@ -84,6 +81,33 @@ def points_for(op: Op, points: np.ndarray) -> np.ndarray:
 def clean(geom: Geometry) -> Geometry:
     """The op's motion as a clean warp (face-scaled grid, no spec resampling)."""
     return replace(geom, spec_grid=False) if geom.spec_grid else geom
+
+
+class OpMotions:
+    """Ops' motions at given strengths on fixed image points ``px``, the op's geometry
+    passed through ``shape`` (a clean warp, the paper's grid...). Each op and strength is
+    computed once: a finite-difference Jacobian moves one strength at a time, so every
+    other op's motion is one already computed."""
+
+    def __init__(self, points: np.ndarray, size: tuple[int, int], frame: Frame, px: np.ndarray,
+                 shape: Callable[[Geometry], Geometry]) -> None:
+        self.points, self.size, self.frame, self.px, self.shape = points, size, frame, px, shape
+        self._seen: dict[tuple[str, float, int], np.ndarray] = {}
+
+    def sum(self, ops: list[Op], strengths, every: int = 1) -> np.ndarray:
+        """The ops' summed motion (flat), on every ``every``-th point."""
+        px = self.px[::every]
+        total = np.zeros(2 * len(px))
+        for op, s in zip(ops, strengths):
+            if abs(s) < 1e-6:
+                continue
+            key = (op.name, float(s), every)
+            got = self._seen.get(key)
+            if got is None:
+                geom = self.shape(op.geometry(points_for(op, self.points), float(s)))
+                got = self._seen[key] = op_grid(geom, self.size, self.frame, px=px).reshape(-1)
+            total += got
+        return total
 
 
 @dataclass
@@ -101,26 +125,26 @@ class Bases:
     def __init__(self, points: np.ndarray, size: tuple[int, int], measured: np.ndarray,
                  frame: Frame, families: tuple[str, ...]) -> None:
         self.points, self.size, self.frame = points, size, frame
-        self._seen: dict[tuple[str, float, int], np.ndarray] = {}
         px_all, _ = grid_pixels(frame)
         m_all = measured.reshape(-1, 2)
         self.ops: list[Op] = [op for fam in families for op in ops_in(fam)]
         raw: dict[tuple[str, float], np.ndarray] = {}
-        support = _moves(m_all)
+        support = moving(m_all, 0.0)
         for op in self.ops:
             for sign in (1.0, -1.0):
                 g = op_grid(clean(op.geometry(points_for(op, points), 100.0 * sign)), size, frame)
                 g = g.reshape(-1, 2)
                 if float((g * g).sum()) > 1e-12:
                     raw[(op.name, sign)] = g
-                    support |= _moves(g)
+                    support |= moving(g, 0.0)
         self.idx = np.nonzero(support)[0]
         self.px = px_all[self.idx]
+        self.motions = OpMotions(points, size, frame, self.px, clean)
         self.m = m_all[self.idx].reshape(-1).astype(np.float64)
         self.keys = list(raw)
         # The measured motion's energy where each op acts: what it has to explain.
         mm = m_all[self.idx].astype(np.float64)
-        self.local = {k: float((mm[_moves(raw[k][self.idx])] ** 2).sum()) for k in self.keys}
+        self.local = {k: float((mm[moving(raw[k][self.idx], 0.0)] ** 2).sum()) for k in self.keys}
         Z = (np.column_stack([raw[k][self.idx].reshape(-1) for k in self.keys]).astype(np.float64)
              if self.keys else np.zeros((len(self.m), 0)))
         self.G = Z.T @ Z
@@ -140,22 +164,7 @@ class Bases:
     def field(self, ops: list[Op], strengths, every: int = 1) -> np.ndarray:
         """The ops' summed clean motion at these strengths on the support (flat), or on
         every ``every``-th support point."""
-        px = self.px[::every]
-        total = np.zeros(2 * len(px))
-        for op, s in zip(ops, strengths):
-            if abs(s) >= 1e-6:
-                total += self._one(op, float(s), every, px)
-        return total
-
-    def _one(self, op: Op, s: float, every: int, px: np.ndarray) -> np.ndarray:
-        # Remembered: a finite-difference Jacobian moves one strength at a time, so
-        # every other op's motion is one already computed.
-        key = (op.name, s, every)
-        got = self._seen.get(key)
-        if got is None:
-            geom = clean(op.geometry(points_for(op, self.points), s))
-            got = self._seen[key] = op_grid(geom, self.size, self.frame, px=px).reshape(-1)
-        return got
+        return self.motions.sum(ops, strengths, every)
 
 
 def greedy(B: Bases, keys: list[tuple[str, float]], energy: float, max_ops: int,

@@ -413,14 +413,18 @@ def _fit_ops(sk: Skeleton, m, region: np.ndarray, pts: np.ndarray) -> Recipe:
         left = err
     if not keep:
         return Recipe([])
+
+    def strength(i: int, fi: float) -> float:
+        return fi / get_op(names[i]).max_pos * 100.0
+
     for _ in range(3):                  # weak ones out, the rest refitted, until none is weak
         f, _ = solve(keep)
-        strong = [i for i, fi in zip(keep, f) if abs(fi / get_op(names[i]).max_pos * 100.0) >= MIN_STRENGTH]
+        strong = [i for i, fi in zip(keep, f) if abs(strength(i, fi)) >= MIN_STRENGTH]
         if not strong:
             return Recipe([])
         if strong == keep:
             break
         keep = strong
-    f, _ = solve(keep)
-    return Recipe([Step(names[i], float(np.clip(fi / get_op(names[i]).max_pos * 100.0, -100, 100)))
-                   for i, fi in zip(keep, f)])
+    else:
+        f, _ = solve(keep)
+    return Recipe([Step(names[i], float(np.clip(strength(i, fi), -100, 100))) for i, fi in zip(keep, f)])

@@ -333,10 +333,10 @@ _LIMBS = {"left upper arm": "upper arm", "right upper arm": "upper arm", "left f
 
 def _reading(sk: Skeleton, centre: np.ndarray, push: np.ndarray, part: str, s: float) -> str | None:
     """What one stroke does, as a retoucher would say it (``push`` backward, photo px)."""
-    t, n, _ = sk.axes()
-    move = -push                                         # where the content goes
     from ..ops.body import torso_centre
 
+    t, n, _ = sk.axes()
+    move = -push                                 # where the content goes
     mid = torso_centre(sk)                       # the torso's middle, as the body ops take it
     if s < JOINT_END and part.endswith("thigh"):
         # The top of a thigh is the hip: its width is the hips'.

@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import least_squares, lsq_linear
 
-from ..analyze.fit import grid_pixels, op_grid, points_for
+from ..analyze.fit import OpMotions, grid_pixels, op_grid, points_for
 from ..analyze.normalize import Frame
 from ..ops.base import Geometry, Op, get_op, ops_in
 from ..ops.recipe import Recipe, Step
+from ..warp.field import moving
 
 
 #: Largest nuisance ramp slope: an edit made at >= ~256 px working size.
@@ -54,13 +55,12 @@ class _Problem:
 
     def __init__(self, points, size, measured, frame, families):
         self.points, self.size, self.frame = points, size, frame
-        self._seen: dict[tuple[str, float, bool], np.ndarray] = {}
         px_all, _ = grid_pixels(frame)
         m_all = measured.reshape(-1, 2)
         self.ops: list[Op] = [op for fam in families for op in ops_in(fam)]
         raw: dict[tuple[str, float], np.ndarray] = {}
         masks: dict[str, np.ndarray] = {}
-        support = np.abs(m_all).max(axis=1) > 0
+        support = moving(m_all, 0.0)
         for op in self.ops:
             for sign in (1.0, -1.0):
                 geom = op.geometry(points_for(op, points), 100.0 * sign)
@@ -68,11 +68,13 @@ class _Problem:
                 g = g.reshape(-1, 2)
                 if float((g * g).sum()) > 1e-12:
                     raw[(op.name, sign)] = g
-                    support |= np.abs(g).max(axis=1) > 0
+                    support |= moving(g, 0.0)
                 if geom.spec_grid and op.name not in masks and mask.any():
                     masks[op.name] = mask
         self.idx = np.nonzero(support)[0]
         self.px = px_all[self.idx]
+        self._motions = {paper: OpMotions(points, size, frame, self.px, lambda g, p=paper: _pure(g, p))
+                         for paper in (False, True)}
         self.m = m_all[self.idx].reshape(-1).astype(np.float64)
         self.basis = {k: g[self.idx].reshape(-1).astype(np.float64) for k, g in raw.items()}
         # The ramp's zero: where the spec's full-photo grid puts it, (W - nodes) / 2.
@@ -121,18 +123,7 @@ class _Problem:
         return np.sum(cols, axis=0) if cols else None
 
     def field(self, ops: list[Op], strengths, paper: bool = False) -> np.ndarray:
-        total = np.zeros(self.m.size)
-        for op, s in zip(ops, strengths):
-            if abs(s) < 1e-6:
-                continue
-            # Remembered: a finite-difference Jacobian moves one strength at a time.
-            key = (op.name, float(s), paper)
-            got = self._seen.get(key)
-            if got is None:
-                geom = _pure(op.geometry(points_for(op, self.points), float(s)), paper)
-                got = self._seen[key] = op_grid(geom, self.size, self.frame, px=self.px).reshape(-1)
-            total += got
-        return total
+        return self._motions[paper].sum(ops, strengths)
 
 
 def fit_paper_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, frame: Frame,

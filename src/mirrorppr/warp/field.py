@@ -15,6 +15,13 @@ import numpy as np
 
 #: Displacements below this (pixels) count as "nothing moved".
 STILL = 1e-3
+
+
+def moving(v: np.ndarray, still: float = STILL) -> np.ndarray:
+    """Which displacement vectors (last axis x, y) move by more than ``still`` in either
+    component (two plain compares are several times faster than a reduction over the
+    last axis)."""
+    return (np.abs(v[..., 0]) > still) | (np.abs(v[..., 1]) > still)
 #: Kernel of the final full-resolution remap of clean edits (:meth:`Field.apply`):
 #: Lanczos (8x8). Interpolating (exact at whole-pixel positions), so the edit's border
 #: stays seamless; ``benchmarks/bench_render.py`` measures the fine texture it keeps
@@ -117,8 +124,8 @@ class Field:
 
     def bbox(self, pad: int = 2) -> tuple[int, int, int, int] | None:
         """Image-pixel box (x0, y0, x1, y1) holding every non-zero displacement."""
-        moving = self._moving()
-        rows, cols = moving.any(axis=1), moving.any(axis=0)
+        live = moving(self.d)
+        rows, cols = live.any(axis=1), live.any(axis=0)
         if not rows.any():
             return None
         ys = np.flatnonzero(rows)[[0, -1]]
@@ -129,11 +136,6 @@ class Field:
         x1 = int(min(self.size[0], np.ceil((xs[1] + 2) * u[0]) + pad))
         y1 = int(min(self.size[1], np.ceil((ys[1] + 2) * u[1]) + pad))
         return x0, y0, x1, y1
-
-    def _moving(self) -> np.ndarray:
-        """Cells whose displacement is not still (either component; two plain compares
-        are several times faster than a reduction over the last axis)."""
-        return (np.abs(self.d[..., 0]) > STILL) | (np.abs(self.d[..., 1]) > STILL)
 
     def dense(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Per-pixel displacement (H, W, 2) float32, or just the part inside ``box``."""
@@ -166,7 +168,7 @@ class Field:
             return out
         # Tile by tile, skipping tiles nothing moves in: a face and a body edit far apart
         # on a 24 MP photo leave most of the box between them still.
-        live = cv2.dilate(self._moving().astype(np.uint8), np.ones((3, 3), np.uint8))
+        live = cv2.dilate(moving(self.d).astype(np.uint8), np.ones((3, 3), np.uint8))
         u = self.unit
         for ty in range(y0, y1, TILE):
             for tx in range(x0, x1, TILE):

@@ -285,6 +285,10 @@ def test_preset_schema_refuses_a_malformed_body(shoulder_op):
     ok = Operation.from_dict(dict(d, body=dict(d["body"], motion={"seen": ["left side"], "strokes": [two]})))
     assert [a.weight for a in ok.body.motion.strokes[0].anchors] == [0.7, 0.3]
     assert ok.body.motion.to_dict()["strokes"][0]["anchors"][1]["part"] == "left upper arm"
+    # The torso as a whole holds strokes too (u across as q, v down as s).
+    torso = {"anchors": [dict(stroke, part="torso", s=0.6, q=0.3, weight=1.0)]}
+    held = Operation.from_dict(dict(d, body=dict(d["body"], motion={"seen": ["left side"], "strokes": [torso]})))
+    assert held.body.motion.strokes[0].anchors[0].part == "torso"
     for bad_stroke in ({"anchors": []}, {"anchors": [dict(stroke, weight=1.5)]}, {"anchors": [dict(stroke, side=3)]}):
         with pytest.raises(ConfigError, match="body.motion"):
             Operation.from_dict(dict(d, body=dict(d["body"], motion={"strokes": [bad_stroke]})))
@@ -432,3 +436,40 @@ def test_bench_liquify_body_builds_cross_identity_cases(tmp_path):
         x0, y0, x1, y1 = (int(v) for v in find_face(query).box)
         inner = changed[y0 + (y1 - y0) // 4:y1 - (y1 - y0) // 4, x0 + (x1 - x0) // 4:x1 - (x1 - x0) // 4]
         assert not inner.any()
+
+
+def test_a_pinch_inside_the_waist_is_held_by_the_torso_and_lands_inside_another():
+    """Two pushes towards the middle inside Biden's waist (a retoucher's pinch, far from
+    any outline) are anchored on the torso as a whole (not on whichever bone passes
+    nearest), read as the waist slimmed, and land at the same place of the torso when the
+    body is framed otherwise."""
+    from mirrorppr.body.motion import _place, describe
+    from mirrorppr.body.parts import TORSO
+
+    rgb = read_image(PORTRAITS / "biden.jpg").rgb8()
+    face, body = _person(rgb)
+    sk = Skeleton.of(body)
+    pinch = []
+    for u in (0.4, 0.6):            # beside the shirt and tie: his dark suit shows no motion
+        at, jac = sk.torso_point(u, 0.65)
+        inward = jac[:, 0] * (1 if u < 0.5 else -1)
+        pinch.append(Stroke("push", tuple(at), 0.2 * body.unit, tuple(0.04 * body.unit * inward / np.linalg.norm(inward))))
+    motion = _measure(rgb, render(rgb, pinch), face, body)
+    held = [st for st in motion.strokes if any(a.part == TORSO for a in st.anchors)]
+    assert held and sum(a.weight for st in held for a in st.anchors if a.part == TORSO) >= 0.5 * len(held)
+    assert describe(motion, sk) == ("waist slimmed on both sides",)
+    assert BodyMotion.from_dict(motion.to_dict()).to_dict() == motion.to_dict()
+
+    # The same body framed otherwise: smaller, off-centre on a wider canvas (the pose
+    # model then puts the hips a few percent of the torso elsewhere).
+    k, off = 0.6, np.array([400.0, 150.0])
+    small = cv2.resize(rgb, (int(rgb.shape[1] * k), int(rgb.shape[0] * k)), interpolation=cv2.INTER_AREA)
+    canvas = np.full((int(rgb.shape[0] * 0.8), int(rgb.shape[1] * 1.4), 3), 200, np.uint8)
+    canvas[int(off[1]):int(off[1]) + small.shape[0], int(off[0]):int(off[0]) + small.shape[1]] = small
+    _, body_c = _person(canvas)
+    sk_c = Skeleton.of(body_c)
+    for st in held:
+        here, sigma, push = _place(st, sk)
+        there, sigma_c, push_c = _place(st, sk_c)
+        assert np.linalg.norm(there - (here * k + off)) < 0.1 * body_c.unit, (there, here * k + off)
+        assert abs(sigma_c / (sigma * k) - 1) < 0.2 and np.linalg.norm(push_c - push * k) < 0.2 * np.linalg.norm(push * k)

@@ -226,9 +226,9 @@ def _stroke_anchor(a: dict, where: str) -> None:
     """A stroke's anchor on a part: a named part and side, finite and bounded place, size,
     push and weight."""
     from ..body.motion import MAX_PUSH, MAX_SIZE
-    from ..body.parts import PART_INDEX, S_RANGE
+    from ..body.parts import PART_INDEX, S_RANGE, TORSO
 
-    if a.get("part") not in PART_INDEX:
+    if a.get("part") not in PART_INDEX and a.get("part") != TORSO:
         raise ConfigError(f"preset: field '{where}.part' is not a body part (got {_short(a.get('part'))})")
     if a.get("side") not in (0, 1):
         raise ConfigError(f"preset: field '{where}.side' must be 0 or 1 (got {_short(a.get('side'))})")

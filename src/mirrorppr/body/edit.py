@@ -29,7 +29,7 @@ from ..ops.recipe import Recipe, Step
 from ..warp.field import Field, cells_within, working_shape
 from .detect import find_body
 from .motion import BodyMotion, carry, describe, measure_body
-from .parts import Skeleton
+from .parts import TORSO, Skeleton
 
 #: What the body part of ``auto`` can do, simplest first.
 BODY_CHOICES = ("none", "ops", "ops+motion", "motion")
@@ -63,7 +63,7 @@ GAINS = (1.0, 1.25, 1.5)
 TURN_FACTOR = 2.0
 #: The ops and parts that belong to the torso's sides.
 TORSO_OPS = ("waist", "hips")
-TORSO_PARTS = ("left side", "right side")
+TORSO_PARTS = ("left side", "right side", TORSO)
 #: How the torso's strokes are read (:func:`.motion.describe`).
 TORSO_READS = ("chest", "waist", "hips")
 

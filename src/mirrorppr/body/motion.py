@@ -10,7 +10,8 @@ part's own scale (the shoulders' span, the torso's width between its sides, a li
 width), its push along and across the bone. A stroke at a joint (the end of a shoulder,
 where the shoulder line, the upper arm and the torso's side meet) is anchored on all of
 them, weighted by how near each bone passes; one on the middle of an upper arm, on that
-arm alone.
+arm alone; one inside the torso (a pinch at the waist, far from any outline) on the torso
+as a whole, by where it lies between its sides and between the shoulders and the hips.
 
 On another body each anchor puts the stroke at the same place of its part, sized by
 that part there and turned with its bone; the stroke goes where its anchors, weighted,
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..warp.field import Field, cells_within, working_shape
-from .parts import PART_INDEX, PARTS, Skeleton
+from .parts import PART_INDEX, PARTS, TORSO, Skeleton
 
 #: Brush sizes tried (Gaussian sigma, body units).
 SIGMAS = (0.05, 0.08, 0.12, 0.18, 0.26)
@@ -57,6 +58,11 @@ POSE_LIMIT = 45.0
 ANCHOR_TAU = 0.05
 #: Anchors weighing less than this are dropped.
 MIN_WEIGHT = 0.05
+#: A stroke inside the torso quadrilateral is anchored on the torso as a whole, fully
+#: from this far inside its sides (torso coordinate ``u``) and its shoulder and hip
+#: lines (``v``), fading to the bones' anchors over :data:`TORSO_RAMP` nearer them.
+TORSO_INSIDE = 0.25
+TORSO_RAMP = 0.15
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,8 @@ def bone_angle(sk: Skeleton, i: int) -> float:
 def _place_anchor(a: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
     """One anchor on ``sk``: the stroke's centre, sigma and backward push (photo pixels)
     by that part; None when the part is not seen there or is posed otherwise."""
+    if a.part == TORSO:
+        return _place_on_torso(a, sk)
     i = PART_INDEX[a.part]
     if not sk.visible[i]:
         return None
@@ -196,6 +204,42 @@ def _place_anchor(a: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.nd
     return centre, a.size * scale, push
 
 
+def _torso_scale(jac: np.ndarray) -> float:
+    """The torso map's own length scale at a point: the square root of its area scale."""
+    return float(np.sqrt(abs(np.linalg.det(jac))))
+
+
+def _place_on_torso(a: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
+    at = sk.torso_point(a.q, a.s)
+    if at is None:
+        return None
+    centre, jac = at
+    own = _torso_scale(jac) / sk.unit
+    # A torso seen edge-on or a misplaced hip makes the quadrilateral no measure of size.
+    k = float(np.clip(own, a.scale / SCALE_FACTOR, a.scale * SCALE_FACTOR)) / max(own, 1e-9)
+    push = jac @ np.array([a.across, a.along]) * k
+    return centre, a.size * own * k * sk.unit, push
+
+
+def _on_torso(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) -> tuple[PartStroke, float] | None:
+    """The stroke anchored on the torso quadrilateral and how much the torso holds it
+    (1 well inside, 0 at or past its sides and ends), None outside it."""
+    uv = sk.torso_coords(centre)
+    if uv is None:
+        return None
+    u, v = uv
+    inside = min(u, 1.0 - u, v, 1.0 - v)
+    weight = float(np.clip((inside - (TORSO_INSIDE - TORSO_RAMP)) / TORSO_RAMP, 0.0, 1.0))
+    if weight <= 0:
+        return None
+    _, jac = sk.torso_point(u, v)
+    scale = _torso_scale(jac)
+    du, dv = np.linalg.solve(jac, push)
+    return PartStroke(TORSO, 0, v, u, float(min(sigma / scale, MAX_SIZE)),
+                      float(np.clip(dv, -MAX_PUSH, MAX_PUSH)), float(np.clip(du, -MAX_PUSH, MAX_PUSH)),
+                      scale / sk.unit, None, 1.0), weight
+
+
 def _place(st: BodyStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
     """A stroke on ``sk``: where its anchors that place, weighted, put it; None when none
     does."""
@@ -209,10 +253,14 @@ def _place(st: BodyStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray]
 
 
 def _anchor(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) -> BodyStroke | None:
-    """A stroke found at photo point ``centre``, anchored on the parts it lies near."""
+    """A stroke found at photo point ``centre``, anchored on the parts it lies near (and
+    on the torso as a whole where it lies inside it)."""
+    torso = _on_torso(sk, centre, sigma, push)
+    if torso is not None and torso[1] >= 1.0:
+        return BodyStroke((torso[0],))
     near = sk.near(centre)
     if not near:
-        return None
+        return None if torso is None else BodyStroke((replace(torso[0], weight=1.0),))
     t, n, _ = sk.axes()
     nearest = near[0][4]
     weights = [np.exp(-((d - nearest) / (ANCHOR_TAU * sk.unit)) ** 2) for *_, d in near]
@@ -228,6 +276,10 @@ def _anchor(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) ->
                                   float(np.clip(push @ t[i] / scale, -MAX_PUSH, MAX_PUSH)),
                                   float(np.clip(push @ (sign * n[i]) / scale, -MAX_PUSH, MAX_PUSH)),
                                   scale / sk.unit, bone_angle(sk, i), float(w / total)))
+    if torso is not None:
+        share = torso[1]
+        anchors = [replace(a, weight=a.weight * (1.0 - share)) for a in anchors]
+        anchors.append(replace(torso[0], weight=share))
     return BodyStroke(tuple(anchors))
 
 
@@ -338,6 +390,14 @@ def _reading(sk: Skeleton, centre: np.ndarray, push: np.ndarray, part: str, s: f
     t, n, _ = sk.axes()
     move = -push                                 # where the content goes
     mid = torso_centre(sk)                       # the torso's middle, as the body ops take it
+    if part == TORSO:
+        # Towards the torso's middle line at its own height is a slimming.
+        uv = sk.torso_coords(centre)
+        if uv is None:
+            return None
+        line = sk.torso_point(0.5, uv[1])[0]
+        where = "chest" if s < 0.4 else "waist" if s < 0.85 else "hips"
+        return f"{where} {'widened' if move @ (centre - line) > 0 else 'slimmed'}"
     if s < JOINT_END and part.endswith("thigh"):
         # The top of a thigh is the hip: its width is the hips'.
         away = (centre - mid) @ t[PART_INDEX["shoulders"]] * t[PART_INDEX["shoulders"]]
@@ -380,7 +440,8 @@ def describe(motion: BodyMotion, sk: Skeleton) -> tuple[str, ...]:
         said = _reading(sk, centre, push, a.part, a.s)
         if said is not None:
             best, where = found.get(said, (0.0, set()))
-            found[said] = (max(best, size), where | {a.part.split(" ")[0]})
+            side = ("left" if a.q < 0.5 else "right") if a.part == TORSO else a.part.split(" ")[0]
+            found[said] = (max(best, size), where | {side})
     # Strongest first; of two opposite readings of one place and axis (the two ends of
     # one push on an arm's edge) the stronger is what the strokes do there.
     out: dict[tuple[str, bool], str] = {}

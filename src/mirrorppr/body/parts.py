@@ -50,6 +50,12 @@ PARTS: tuple[Part, ...] = (
     Part("right shin", K.R_KNEE, K.R_ANKLE, 0.35),
 )
 PART_INDEX = {p.name: i for i, p in enumerate(PARTS)}
+#: The torso's front as one 2-D part: the quadrilateral of the shoulders and hips, where
+#: a point has ``u`` across (0 on the person's left side's bone, 1 on the right's) and
+#: ``v`` down (0 on the shoulder line, 1 on the hip line). A retoucher's pinch inside
+#: the waist lies between the two sides, far from any bone's outline, and is the same
+#: place on another torso by these coordinates whatever the arms do in front of it.
+TORSO = "torso"
 #: Along-bone samples of each side's outline, and how far past the joints a part reaches.
 PROFILE = 24
 S_RANGE = (-0.25, 1.25)
@@ -190,6 +196,42 @@ class Skeleton:
             m = (self.body.mask <= 0.5).astype(np.uint8)
             self._outside = cv2.distanceTransform(m, cv2.DIST_L2, 5).astype(np.float32)
         return self.body.sample(self._outside, pts) / self.body.mask_scale
+
+    def torso_corners(self) -> np.ndarray | None:
+        """The torso quadrilateral (left shoulder, right shoulder, left hip, right hip),
+        None unless both sides are seen."""
+        i, j = PART_INDEX["left side"], PART_INDEX["right side"]
+        if not (self.visible[i] and self.visible[j]):
+            return None
+        return np.array([self.a[i], self.a[j], self.b[i], self.b[j]], np.float64)
+
+    def torso_point(self, u: float, v: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The photo point at torso coordinates (u, v) and the map's Jacobian there
+        (2x2: columns d/du, d/dv), None when the torso is not seen."""
+        c = self.torso_corners()
+        if c is None:
+            return None
+        ls, rs, lh, rh = c
+        top, bottom = ls + u * (rs - ls), lh + u * (rh - lh)
+        jac = np.stack([(1 - v) * (rs - ls) + v * (rh - lh), bottom - top], 1)
+        return top + v * (bottom - top), jac
+
+    def torso_coords(self, pt: np.ndarray) -> tuple[float, float] | None:
+        """Torso coordinates (u, v) of photo point ``pt`` (inverse of :meth:`torso_point`
+        by Newton's method), None when the torso is not seen or is degenerate."""
+        u, v = 0.5, 0.5
+        for _ in range(8):
+            at = self.torso_point(u, v)
+            if at is None:
+                return None
+            p, jac = at
+            if abs(np.linalg.det(jac)) < 1e-6:
+                return None
+            du, dv = np.linalg.solve(jac, np.asarray(pt, np.float64) - p)
+            u, v = u + du, v + dv
+            if abs(du) + abs(dv) < 1e-7:
+                break
+        return float(u), float(v)
 
     def visible_parts(self) -> list[str]:
         return [p.name for p, v in zip(PARTS, self.visible) if v]

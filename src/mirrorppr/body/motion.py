@@ -183,6 +183,12 @@ def bone_angle(sk: Skeleton, i: int) -> float:
     return float(np.degrees(np.arctan2(up[0] * t[i][1] - up[1] * t[i][0], up @ t[i])))
 
 
+def _kept_scale(own: float, a: PartStroke) -> float:
+    """A part's scale on the other body (body units), kept within :data:`SCALE_FACTOR`
+    of what ``a`` was read with: beyond it the outline that sets it is not the part's."""
+    return float(np.clip(own, a.scale / SCALE_FACTOR, a.scale * SCALE_FACTOR))
+
+
 def _place_anchor(a: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.ndarray] | None:
     """One anchor on ``sk``: the stroke's centre, sigma and backward push (photo pixels)
     by that part; None when the part is not seen there or is posed otherwise."""
@@ -196,7 +202,7 @@ def _place_anchor(a: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.nd
     t, n, _ = sk.axes()
     sign = 1.0 if a.side == 0 else -1.0
     own = part_scale(sk, i, a.s) / sk.unit
-    scale = float(np.clip(own, a.scale / SCALE_FACTOR, a.scale * SCALE_FACTOR)) * sk.unit
+    scale = _kept_scale(own, a) * sk.unit
     hw = float(sk._half_width(i, np.array([a.side]), np.array([a.s]))[0])
     r = hw * (1.0 + a.q) if a.q <= 0 else hw + a.q * scale
     centre = sk.a[i] + a.s * (sk.b[i] - sk.a[i]) + sign * n[i] * r
@@ -216,7 +222,7 @@ def _place_on_torso(a: PartStroke, sk: Skeleton) -> tuple[np.ndarray, float, np.
     centre, jac = at
     own = _torso_scale(jac) / sk.unit
     # A torso seen edge-on or a misplaced hip makes the quadrilateral no measure of size.
-    k = float(np.clip(own, a.scale / SCALE_FACTOR, a.scale * SCALE_FACTOR)) / max(own, 1e-9)
+    k = _kept_scale(own, a) / max(own, 1e-9)
     push = jac @ np.array([a.across, a.along]) * k
     return centre, a.size * own * k * sk.unit, push
 
@@ -260,7 +266,7 @@ def _anchor(sk: Skeleton, centre: np.ndarray, sigma: float, push: np.ndarray) ->
         return BodyStroke((torso[0],))
     near = sk.near(centre)
     if not near:
-        return None if torso is None else BodyStroke((replace(torso[0], weight=1.0),))
+        return None if torso is None else BodyStroke((torso[0],))
     t, n, _ = sk.axes()
     nearest = near[0][4]
     weights = [np.exp(-((d - nearest) / (ANCHOR_TAU * sk.unit)) ** 2) for *_, d in near]
@@ -383,6 +389,11 @@ _LIMBS = {"left upper arm": "upper arm", "right upper arm": "upper arm", "left f
           "left shin": "lower leg", "right shin": "lower leg", "neck": "neck"}
 
 
+def _torso_height(s: float) -> str:
+    """Which band of the torso a place ``s`` down from the shoulders to the hips is."""
+    return "chest" if s < 0.4 else "waist" if s < 0.85 else "hips"
+
+
 def _reading(sk: Skeleton, centre: np.ndarray, push: np.ndarray, part: str, s: float) -> str | None:
     """What one stroke does, as a retoucher would say it (``push`` backward, photo px)."""
     from ..ops.body import torso_centre
@@ -396,7 +407,7 @@ def _reading(sk: Skeleton, centre: np.ndarray, push: np.ndarray, part: str, s: f
         if uv is None:
             return None
         line = sk.torso_point(0.5, uv[1])[0]
-        where = "chest" if s < 0.4 else "waist" if s < 0.85 else "hips"
+        where = _torso_height(s)
         return f"{where} {'widened' if move @ (centre - line) > 0 else 'slimmed'}"
     if s < JOINT_END and part.endswith("thigh"):
         # The top of a thigh is the hip: its width is the hips'.
@@ -411,7 +422,7 @@ def _reading(sk: Skeleton, centre: np.ndarray, push: np.ndarray, part: str, s: f
         return f"{_LIMBS[part]} {'thickened' if move @ out > 0 else 'slimmed'}"
     if part in ("left side", "right side"):
         away = n[i] if n[i] @ ((sk.a[i] + sk.b[i]) / 2 - mid) >= 0 else -n[i]
-        where = "chest" if s < 0.4 else "waist" if s < 0.85 else "hips"
+        where = _torso_height(s)
         return f"{where} {'widened' if move @ away > 0 else 'slimmed'}"
     if part == "shoulders":
         between = (sk.a[i] + sk.b[i]) / 2

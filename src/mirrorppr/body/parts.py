@@ -233,5 +233,9 @@ class Skeleton:
                 break
         return float(u), float(v)
 
+    def shows(self, part: str) -> bool:
+        """Whether this body shows ``part`` (a bone's name, or :data:`TORSO`)."""
+        return self.torso_corners() is not None if part == TORSO else bool(self.visible[PART_INDEX[part]])
+
     def visible_parts(self) -> list[str]:
         return [p.name for p, v in zip(PARTS, self.visible) if v]

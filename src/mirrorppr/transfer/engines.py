@@ -64,7 +64,7 @@ def body_field(op: Operation, pixels: np.ndarray, face: Face, opts: TransferOpti
     or None when there is none to carry; parts the query does not show are noted."""
     from ..body.detect import find_body
     from ..body.edit import edit_field
-    from ..body.parts import TORSO, Skeleton
+    from ..body.parts import Skeleton
     from ..imageio import Photo
     from ..ops.body import STROKES
 
@@ -88,8 +88,7 @@ def body_field(op: Operation, pixels: np.ndarray, face: Face, opts: TransferOpti
     if missing:
         opts.notes.append(f"the query does not show the body parts for {', '.join(missing)}: skipped")
     if edit is not None and edit.choice in ("ops+motion", "motion"):
-        shown = set(sk.visible_parts()) | ({TORSO} if sk.torso_corners() is not None else set())
-        unseen = sorted(set(edit.motion.energy_by_part()) - shown)
+        unseen = sorted(p for p in edit.motion.energy_by_part() if not sk.shows(p))
         if unseen:
             opts.notes.append(f"the query does not show {', '.join(unseen)}: its motion is not carried")
     f = edit_field(edit, sk, size, face.points, strength=opts.strength, overrides=sliders)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .eval.metrics import pixel_difference
+
 
 def _fit(img: np.ndarray, height: int) -> np.ndarray:
     h, w = img.shape[:2]
@@ -39,7 +41,7 @@ def panels(images: list[np.ndarray], labels: list[str] | None = None, height: in
 
 def compare(before: np.ndarray, after: np.ndarray, height: int = 768) -> np.ndarray:
     """Before | after | amplified difference."""
-    diff = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2).astype(np.float32)
+    diff = pixel_difference(before, after).astype(np.float32)
     return panels([before, after, heatmap(diff, vmax=max(8.0, float(diff.max())))],
                   ["before", "after", "difference"], height)
 

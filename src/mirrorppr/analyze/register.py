@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import FaceError
+from ..eval.metrics import pixel_difference
 
 #: Registration runs at this long side (pixels).
 WORK_SIDE = 768
@@ -287,6 +288,5 @@ def _agreement(src: np.ndarray, tgt: np.ndarray, valid: np.ndarray) -> float:
     use = texture & valid
     if use.sum() < 100:
         use = valid
-    diff = np.abs(cv2.GaussianBlur(src, (3, 3), 0).astype(np.int16)
-                  - cv2.GaussianBlur(tgt, (3, 3), 0).astype(np.int16)).max(axis=2)
+    diff = pixel_difference(cv2.GaussianBlur(src, (3, 3), 0), cv2.GaussianBlur(tgt, (3, 3), 0))
     return float((diff[use] <= AGREE_LEVELS).mean())

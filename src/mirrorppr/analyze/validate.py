@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..eval.metrics import psnr
+from ..eval.metrics import pixel_difference, psnr
 from ..landmarks import Face
 from .normalize import face_region_mask
 from .operation import Candidate
@@ -112,11 +112,10 @@ def _shift(img: np.ndarray, offset: tuple[float, float]) -> np.ndarray | None:
 
 def changed_region(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Pixels where the after photo differs from the before photo, slightly widened."""
-    diff = np.abs(source.astype(np.int16) - target.astype(np.int16)).max(axis=2)
+    diff = pixel_difference(source, target)
     mask = (diff > CHANGE_LEVELS).astype(np.uint8)
     if mask.sum() < MIN_REGION:
-        blur = np.abs(cv2.GaussianBlur(source, (3, 3), 0).astype(np.int16)
-                      - cv2.GaussianBlur(target, (3, 3), 0).astype(np.int16)).max(axis=2)
+        blur = pixel_difference(cv2.GaussianBlur(source, (3, 3), 0), cv2.GaussianBlur(target, (3, 3), 0))
         mask = (blur > SUBTLE_LEVELS).astype(np.uint8)
     k = max(3, int(0.01 * min(source.shape[:2])) | 1)
     return cv2.dilate(mask, np.ones((k, k), np.uint8)) > 0

@@ -30,6 +30,7 @@ import numpy as np
 from ..analyze import analyze
 from ..analyze.operation import Operation
 from ..errors import ConfigError, MirrorError
+from ..eval.metrics import pixel_difference
 from ..imageio import Photo, read_image, write_image
 from ..landmarks import Face, find_face
 from ..ops import get_op
@@ -266,7 +267,7 @@ def face_window(photo: PreviewPhoto, pad: float = 0.45) -> tuple[slice, slice]:
 def difference(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """Where pixels changed, amplified (black = unchanged): the heatmap of
     :func:`mirrorppr.visualize.heatmap`, in 8-bit steps (it runs on every slider move)."""
-    d = cv2.absdiff(np.ascontiguousarray(before), np.ascontiguousarray(after)).max(axis=2)
+    d = pixel_difference(before, after)
     vmax = max(8.0, float(d.max()))
     scaled = cv2.convertScaleAbs(d, alpha=255.0 / vmax)
     return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)

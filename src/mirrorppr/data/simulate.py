@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from ..errors import MirrorError
+from ..eval.metrics import pixel_difference
 from ..imageio import read_image
 from ..landmarks import find_face
 from ..ops import get_op, ops_in
@@ -298,7 +299,7 @@ def validate_pair(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray | N
         return None, "no face"
     if float(da @ db) < SAME_PERSON:
         return None, "different person"
-    diff = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2)
+    diff = pixel_difference(before, after)
     if float((diff > 24).mean()) > MAX_CHANGED or float(np.median(diff)) > MAX_GLOBAL_SHIFT:
         return None, "global change"
     return after, None

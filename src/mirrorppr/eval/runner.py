@@ -25,7 +25,7 @@ from ..landmarks import find_face
 from ..transfer import Retoucher
 from ..visualize import heatmap
 from .cases import Case, load_cases
-from .metrics import score
+from .metrics import pixel_difference, score
 
 #: Engines that read the exemplar pair itself instead of an analysis.
 PAIR_ENGINES = ("model", "learned-warp")
@@ -203,7 +203,7 @@ def _case_html(case: Case, out: Path, gt, outputs, results, op, err) -> str:
             continue
         r = results[name][case.id]
         a = _thumb(o, d / f"{name}.jpg")
-        diff = np.abs(o.astype(np.int16) - gt.astype(np.int16)).max(axis=2)
+        diff = pixel_difference(o, gt)
         h = _thumb(heatmap(diff.astype(np.float32), vmax=48), d / f"{name}-diff.jpg")
         cap = (f"{html.escape(name)}: gain {r['gain_edit']:+.2f} dB, keep {_fmt(r['psnr_keep'])} dB, "
                f"EPE {r['flow_epe']:.2f} px")

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..errors import MirrorError
+from ..eval.metrics import pixel_difference
 from ..ops.apply import mask_in_box, region_box
 from ..ops.base import get_op, ops_in
 from ..ops.recipe import Recipe, Step
@@ -67,7 +68,7 @@ class Refined:
 
 def _changed(source: np.ndarray, target: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Pixels that changed, where some paper op could have changed them."""
-    diff = np.abs(source.astype(np.int16) - target.astype(np.int16)).max(axis=2) > 3
+    diff = pixel_difference(source, target) > 3
     k = max(3, int(0.01 * min(source.shape[:2])) | 1)
     changed = cv2.dilate(diff.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
     H, W = source.shape[:2]
@@ -234,7 +235,7 @@ class _Search:
                     out = self.render(((op.name, v),))
                 except MirrorError:
                     continue
-                moved = np.abs(out.astype(np.int16) - self.source.astype(np.int16)).max(axis=2) > 3
+                moved = pixel_difference(out, self.source) > 3
                 y0, y1, x0, x1 = self.box
                 inside = (moved[y0:y1, x0:x1] & self.mask).sum()
                 if moved.any() and inside >= MIN_OVERLAP * moved.sum():

@@ -18,19 +18,26 @@ def mls_similarity(v: np.ndarray, dst: np.ndarray, src: np.ndarray, alpha: float
     v = np.asarray(v, dtype=np.float64)
     p = np.asarray(dst, dtype=np.float64)
     q = np.asarray(src, dtype=np.float64)
-    d2 = ((v[:, None, :] - p[None, :, :]) ** 2).sum(-1)             # (N, K)
-    w = 1.0 / (d2 ** alpha + _EPS)
-    wsum = w.sum(1, keepdims=True)
-    p_star = (w @ p) / wsum                                           # (N, 2)
-    q_star = (w @ q) / wsum
-    ph = p[None] - p_star[:, None]                                    # (N, K, 2)
-    qh = q[None] - q_star[:, None]
-    mu = (w * (ph ** 2).sum(-1)).sum(1)                               # (N,)
+    # Centred on the controls, so the expanded sums below lose no precision.
+    c = p.mean(0)
+    v, p, q = v - c, p - c, q - c
+    dx = v[:, 0:1] - p[None, :, 0]
+    dy = v[:, 1:2] - p[None, :, 1]
+    d2 = dx * dx + dy * dy                                            # (N, K)
+    w = 1.0 / ((d2 if alpha == 1.0 else d2 ** alpha) + _EPS)
+    wsum = w.sum(1)
+    p_star = (w @ p) / wsum[:, None]                                  # (N, 2)
+    q_star = (w @ q) / wsum[:, None]
+    # The weighted sums over controls of the centred products, each expanded into one
+    # matrix product (sum w (p - p*)(q - q*) = sum w p q - wsum p* q*): no (N, K, 2)
+    # temporaries, which made this the analysis's hottest loop.
+    pp = (p * p).sum(1)
+    qp = (q * p).sum(1)
+    cross = q[:, 0] * p[:, 1] - q[:, 1] * p[:, 0]
+    mu = w @ pp - wsum * (p_star * p_star).sum(1)                     # (N,)
+    s1 = w @ qp - wsum * (q_star * p_star).sum(1)                     # rotation-scale terms
+    s2 = w @ cross - wsum * (q_star[:, 0] * p_star[:, 1] - q_star[:, 1] * p_star[:, 0])
     d = v - p_star                                                    # (N, 2)
-    a, b = ph[..., 0], ph[..., 1]
-    qx, qy = qh[..., 0], qh[..., 1]
-    s1 = (w * (qx * a + qy * b)).sum(1)                               # rotation-scale terms
-    s2 = (w * (qx * b - qy * a)).sum(1)
     fx = s1 * d[:, 0] + s2 * d[:, 1]
     fy = s1 * d[:, 1] - s2 * d[:, 0]
     f = np.stack([fx, fy], axis=1) / np.maximum(mu, _EPS)[:, None] + q_star
@@ -38,7 +45,7 @@ def mls_similarity(v: np.ndarray, dst: np.ndarray, src: np.ndarray, alpha: float
     degenerate = mu < _EPS
     if degenerate.any():
         f[degenerate] = v[degenerate] + (q_star - p_star)[degenerate]
-    return f
+    return f + c
 
 
 def paper_grid(width: int, height: int, step: int = 30) -> tuple[np.ndarray, np.ndarray]:

@@ -118,32 +118,39 @@ def measure_flow(source: np.ndarray, target: np.ndarray, face_box: tuple[float, 
     x0, y0, x1, y1 = face_box
     size = max(x1 - x0, y1 - y0)
     centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-    return measure_region(source, target, centre, size * CROP, FACE_PX / size)
+    return measure_region(source, target, centre, size * CROP, FACE_PX / size, finest=FACE_FINEST)
 
 
 #: The whole photo (the body) is measured at this long side.
 BODY_SIDE = 1024
+#: The finest pyramid level DIS measures at (0: full resolution; the preset stops at 1).
+#: The face crop is enlarged to FACE_PX, so level 1 still sees its strokes: level 0
+#: costs four times as much (0.3 s a 1024 px exemplar) and scored the same on the
+#: liquify, simulated and professional cases. The body is measured on the whole photo
+#: reduced to BODY_SIDE, where a push of 2% of the shoulders is a few pixels: at level 1
+#: the body liquify benchmark lost 0.26 dB (docs/RESULTS.md).
+FACE_FINEST = 1
+BODY_FINEST = 0
 
 
 def measure_photo(source: np.ndarray, target: np.ndarray) -> FlowMeasure:
     """Backward flow over the whole photo (the body's motion), at a working size."""
     H, W = source.shape[:2]
     side = float(max(H, W))
-    return measure_region(source, target, np.array([W / 2, H / 2]), side, min(1.0, BODY_SIDE / side))
+    return measure_region(source, target, np.array([W / 2, H / 2]), side, min(1.0, BODY_SIDE / side),
+                          finest=BODY_FINEST)
 
 
 def measure_region(source: np.ndarray, target: np.ndarray, centre: np.ndarray, side: float,
-                   scale: float) -> FlowMeasure:
+                   scale: float, finest: int = 0) -> FlowMeasure:
     """Backward flow on the square of ``side`` photo pixels about ``centre``, measured at
-    ``scale`` (see :func:`measure_flow`)."""
+    ``scale`` down to pyramid level ``finest`` (0: full resolution; see
+    :func:`measure_flow`)."""
     H, W = source.shape[:2]
     s = _crop(source, centre, side, scale)
     t = _match_brightness(s, _crop(target, centre, side, scale))
-    # The preset stops one pyramid level short of full resolution. Going down to it
-    # costs four times as much (0.3 s a 1024 px exemplar) and measured nothing: face
-    # crops are already enlarged to FACE_PX, and the liquify, simulated and professional
-    # cases scored the same either way (docs/RESULTS.md, analysis time).
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis.setFinestScale(finest)
     gs = cv2.cvtColor(s, cv2.COLOR_RGB2GRAY)
     gt = cv2.cvtColor(t, cv2.COLOR_RGB2GRAY)
     d = dis.calc(gt, gs, None)

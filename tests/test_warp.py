@@ -1,5 +1,7 @@
+import cv2
 import numpy as np
 
+from mirrorppr.eval.metrics import pixel_difference
 from mirrorppr.warp.field import Field
 from mirrorppr.warp.mls import mls_similarity
 
@@ -22,6 +24,51 @@ def test_mls_reproduces_a_similarity():
     v = np.array([[40.0, 40.0], [70, 30]])
     expected = (v - [5, -3]) @ np.linalg.inv(R).T
     assert np.allclose(mls_similarity(v, dst, src), expected, atol=1e-6)
+
+
+def test_mls_matches_the_weighted_similarity_fit_at_every_point():
+    # Reference written the textbook way, point by point in complex numbers: the
+    # similarity a*z + b fitted to the controls with weights 1/|v - p|^2.
+    rng = np.random.default_rng(3)
+    dst = rng.uniform(200, 800, (30, 2))
+    src = dst + rng.normal(0, 8, dst.shape)
+    v = rng.uniform(0, 1024, (200, 2))
+    p, q = dst[:, 0] + 1j * dst[:, 1], src[:, 0] + 1j * src[:, 1]
+    ref = []
+    for z in v[:, 0] + 1j * v[:, 1]:
+        w = 1.0 / (np.abs(z - p) ** 2 + 1e-8)
+        ps, qs = (w * p).sum() / w.sum(), (w * q).sum() / w.sum()
+        a = (w * np.conj(p - ps) * (q - qs)).sum() / (w * np.abs(p - ps) ** 2).sum()
+        ref.append(a * (z - ps) + qs)
+    ref = np.array(ref)
+    assert np.allclose(mls_similarity(v, dst, src), np.stack([ref.real, ref.imag], 1), atol=1e-6)
+
+
+def test_composition_of_local_fields_matches_the_whole_grid_definition():
+    rng = np.random.default_rng(4)
+    a, b = np.zeros((120, 160, 2), np.float32), np.zeros((120, 160, 2), np.float32)
+    a[10:70, 20:100] = rng.normal(0, 2, (60, 80, 2))
+    b[50:110, 80:150] = rng.normal(0, 2, (60, 70, 2))
+    A = Field(cv2.GaussianBlur(a, (0, 0), 4), (320, 240))
+    B = Field(cv2.GaussianBlur(b, (0, 0), 4), (320, 240))
+    for first, second in ((A, B), (B, A)):
+        gx, gy = np.meshgrid(np.arange(160, dtype=np.float32), np.arange(120, dtype=np.float32))
+        at = cv2.remap(first.d, gx + second.d[..., 0] / 2, gy + second.d[..., 1] / 2, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+        assert np.allclose(first.then(second).d, second.d + at, atol=1e-5)
+    assert np.array_equal(A.then(Field.zeros((320, 240), 160)).d, A.d)
+
+
+def test_pixel_difference_is_the_largest_channel_difference():
+    rng = np.random.default_rng(5)
+    for dtype, top, shape in ((np.uint8, 256, (40, 50, 3)), (np.uint16, 65536, (40, 50, 4)),
+                              (np.uint8, 256, (40, 50))):
+        x = rng.integers(0, top, shape).astype(dtype)
+        y = rng.integers(0, top, shape).astype(dtype)
+        want = np.abs(x.astype(np.int64) - y.astype(np.int64))
+        want = want.max(axis=2) if want.ndim == 3 else want
+        got = pixel_difference(x, y)
+        assert got.dtype == dtype and np.array_equal(got, want)
 
 
 def _bump(size=(200, 160), amp=3.0):

@@ -129,6 +129,20 @@ def test_the_demo_exemplar_recovers_all_four_ops(hopper, hopper_face):
         assert abs(fitted.get(st.op, 0.0) - st.strength) <= 10, op.summary
 
 
+def test_a_look_alike_op_does_not_take_the_edit(big_astronaut):
+    """Eyes enlarged beside a slimmed face and narrowed alae: at full strength the
+    widening's motion is the closer match, so a purely linear selection reads "Increase
+    eye width"; with strengths refined, the op that made the edit fits better and is
+    named."""
+    photo, face = big_astronaut
+    recipe = Recipe.of(("face_width", -60.0), ("eye_resize", 50.0), ("nose_alar", -50.0))
+    op = analyze(photo, edit_pixels(photo, recipe, face=face), face=face)
+    fitted = {s.op: s.strength for s in op.recipe}
+    assert "eye_width" not in fitted, op.summary
+    for st in recipe:
+        assert abs(fitted.get(st.op, 0.0) - st.strength) <= 10, op.summary
+
+
 # ---------------------------------------------------------------- liquify strokes
 
 def _strokes(rgb, draws):

@@ -4,7 +4,9 @@ Each op's motion is evaluated on the exemplar's own landmarks, directly at the
 normalised grid's points (MLS, blend mask), in both directions at strength 100, as the
 clean warp the transfer engines apply. A greedy non-negative selection picks the few ops
 that explain most of the measured flow, then a bounded non-linear least-squares refines
-their strengths (an op's motion is not exactly linear in its strength).
+their strengths (an op's motion is not exactly linear in its strength), and each chosen op
+is checked against the look-alikes of its group, which at the refined strength can fit
+better than at the full strength the selection compared them at.
 
 This reads an exemplar as a clean edit (a retoucher's liquify, this project's own ops).
 Reading it as the paper's simulator made it (with that procedure's resampling ramp) is
@@ -34,6 +36,11 @@ NOISE_GAIN = 2e-4
 MIN_STRENGTH = 4.0
 #: Strengths are refined on every this-many-th point where anything moves.
 REFINE_EVERY = 4
+#: A selected op is tried against the ops of its group whose full-strength motions
+#: correlate with its own at least this much...
+SWAP_CORRELATION = 0.5
+#: ...and replaced when the look-alike leaves this share less motion unexplained.
+SWAP_GAIN = 0.05
 
 
 def _mask_at(geom: Geometry, size: tuple[int, int], v: np.ndarray, box) -> np.ndarray:
@@ -189,6 +196,42 @@ def greedy(B: Bases, keys: list[tuple[str, float]], energy: float, max_ops: int,
     return chosen, coef
 
 
+def _swap_confusable(B: Bases, ops: list[Op], strengths: np.ndarray, err: float,
+                     keys: dict[str, tuple[str, float]], refine, refine_one
+                     ) -> tuple[list[Op], np.ndarray, float]:
+    """Each selected op against the ops of its group whose motion looks like its own.
+
+    The selection is linear (each op at full strength), but an op's motion is not linear
+    in its strength, so at the exemplar's strength a look-alike can fit better: eyes
+    enlarged by 50 read as eyes widened by 54, since at 100 the widening's motion is the
+    closer match. With strengths refined, the look-alike replaces the op when it leaves
+    clearly less of the motion unexplained (screened first with its own strength alone
+    refined, which costs a fraction of refining them all)."""
+    for i in range(len(ops)):
+        key = keys[ops[i].name]
+        ci = B.keys.index(key)
+        used = {op.name for op in ops}
+        for alt in B.keys:
+            cj = B.keys.index(alt)
+            if alt[0] in used or get_op(alt[0]).group != ops[i].group:
+                continue
+            corr = B.G[ci, cj] / np.sqrt(max(B.G[ci, ci] * B.G[cj, cj], 1e-30))
+            if corr < SWAP_CORRELATION:
+                continue
+            trial = ops[:i] + [get_op(alt[0])] + ops[i + 1:]
+            start = strengths.copy()
+            start[i] = alt[1] * abs(strengths[i])
+            start[i], err_one = refine_one(trial, start, i)
+            if err_one >= (1.0 - SWAP_GAIN) * err:
+                continue
+            q, err_q = refine(trial, start)
+            if err_q < (1.0 - SWAP_GAIN) * err:
+                ops, strengths, err = trial, q, err_q
+                keys = {**keys, alt[0]: alt}
+                used = {op.name for op in ops}
+    return ops, strengths, err
+
+
 def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, frame: Frame,
                families: tuple[str, ...] = ("llw", "pro"), max_ops: int = 5,
                min_strength: float = MIN_STRENGTH) -> Fit:
@@ -213,6 +256,14 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
                             diff_step=1e-3, x_scale=30.0, max_nfev=20)
         return sol.x, float(2 * sol.cost)
 
+    def refine_one(sel: list[Op], start: np.ndarray, i: int) -> tuple[float, float]:
+        """Op ``i``'s strength alone refined, the others held."""
+        rest = B.field(sel[:i] + sel[i + 1:], np.delete(start, i), REFINE_EVERY) - m4
+        sol = least_squares(lambda q: rest + B.field([sel[i]], q, REFINE_EVERY),
+                            np.clip(start[i:i + 1], -100 + 1e-9, 100 - 1e-9), bounds=(-100.0, 100.0),
+                            diff_step=1e-3, x_scale=30.0, max_nfev=20)
+        return float(sol.x[0]), float(2 * sol.cost)
+
     strengths, err = refine(ops, s0)
     # The linear selection can split one op's non-linear motion over two correlated ops
     # (eyes enlarged read as eyes enlarged less plus widened); with strengths refined,
@@ -228,6 +279,7 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
         need = max(min(MIN_GAIN * energy, LOCAL_GAIN * B.local[keys[name]]), NOISE_GAIN * energy)
         if err_q - err < need * share:
             ops, strengths, err = rest, q, err_q
+    ops, strengths, err = _swap_confusable(B, ops, strengths, err, keys, refine, refine_one)
     p = np.where(np.abs(strengths) < min_strength, 0.0, strengths)
     r = B.field(ops, p) - B.m
     explained = float(np.clip(1.0 - float(r @ r) / energy, 0.0, 1.0))

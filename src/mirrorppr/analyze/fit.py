@@ -208,12 +208,9 @@ def _swap_confusable(B: Bases, ops: list[Op], strengths: np.ndarray, err: float,
     clearly less of the motion unexplained (screened first with its own strength alone
     refined, which costs a fraction of refining them all)."""
     for i in range(len(ops)):
-        key = keys[ops[i].name]
-        ci = B.keys.index(key)
-        used = {op.name for op in ops}
-        for alt in B.keys:
-            cj = B.keys.index(alt)
-            if alt[0] in used or get_op(alt[0]).group != ops[i].group:
+        ci = B.keys.index(keys[ops[i].name])
+        for cj, alt in enumerate(B.keys):
+            if alt[0] in {op.name for op in ops} or get_op(alt[0]).group != ops[i].group:
                 continue
             corr = B.G[ci, cj] / np.sqrt(max(B.G[ci, ci] * B.G[cj, cj], 1e-30))
             if corr < SWAP_CORRELATION:
@@ -227,8 +224,6 @@ def _swap_confusable(B: Bases, ops: list[Op], strengths: np.ndarray, err: float,
             q, err_q = refine(trial, start)
             if err_q < (1.0 - SWAP_GAIN) * err:
                 ops, strengths, err = trial, q, err_q
-                keys = {**keys, alt[0]: alt}
-                used = {op.name for op in ops}
     return ops, strengths, err
 
 
@@ -250,19 +245,19 @@ def fit_recipe(points: np.ndarray, size: tuple[int, int], measured: np.ndarray, 
     # in evaluating the ops), then the fit scored on all of them.
     m4 = B.m.reshape(-1, 2)[::REFINE_EVERY].reshape(-1)
 
-    def refine(sel: list[Op], start: np.ndarray) -> tuple[np.ndarray, float]:
-        sol = least_squares(lambda q: B.field(sel, q, REFINE_EVERY) - m4,
-                            np.clip(start, -100 + 1e-9, 100 - 1e-9), bounds=(-100.0, 100.0),
+    def solve(residual, start: np.ndarray) -> tuple[np.ndarray, float]:
+        sol = least_squares(residual, np.clip(start, -100 + 1e-9, 100 - 1e-9), bounds=(-100.0, 100.0),
                             diff_step=1e-3, x_scale=30.0, max_nfev=20)
         return sol.x, float(2 * sol.cost)
+
+    def refine(sel: list[Op], start: np.ndarray) -> tuple[np.ndarray, float]:
+        return solve(lambda q: B.field(sel, q, REFINE_EVERY) - m4, start)
 
     def refine_one(sel: list[Op], start: np.ndarray, i: int) -> tuple[float, float]:
         """Op ``i``'s strength alone refined, the others held."""
         rest = B.field(sel[:i] + sel[i + 1:], np.delete(start, i), REFINE_EVERY) - m4
-        sol = least_squares(lambda q: rest + B.field([sel[i]], q, REFINE_EVERY),
-                            np.clip(start[i:i + 1], -100 + 1e-9, 100 - 1e-9), bounds=(-100.0, 100.0),
-                            diff_step=1e-3, x_scale=30.0, max_nfev=20)
-        return float(sol.x[0]), float(2 * sol.cost)
+        x, err = solve(lambda q: rest + B.field([sel[i]], q, REFINE_EVERY), start[i:i + 1])
+        return float(x[0]), err
 
     strengths, err = refine(ops, s0)
     # The linear selection can split one op's non-linear motion over two correlated ops

@@ -97,11 +97,10 @@ class Field:
         # Where ``other`` is still, the composition is ``self`` itself: only the cells
         # where it moves are resampled (an op is local; the whole grid costs 10 ms).
         out = self.d.astype(np.float32, copy=True)
-        live = moving(other.d, 0.0)
-        rows, cols = np.flatnonzero(live.any(axis=1)), np.flatnonzero(live.any(axis=0))
-        if not len(rows):
+        cells = other._live_cells(0.0)
+        if cells is None:
             return Field(out, self.size)
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        x0, y0, x1, y1 = cells
         o = other.d[y0:y1, x0:x1]
         gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
         u = self.unit.astype(np.float32)
@@ -130,19 +129,26 @@ class Field:
             y = pts - self.sample(y)
         return y
 
+    def _live_cells(self, still: float = STILL) -> tuple[int, int, int, int] | None:
+        """Working-cell box (x0, y0, x1, y1), end exclusive, of the cells moving by more
+        than ``still``; None when none does."""
+        live = moving(self.d, still)
+        rows, cols = np.flatnonzero(live.any(axis=1)), np.flatnonzero(live.any(axis=0))
+        if not len(rows):
+            return None
+        return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
     def bbox(self, pad: int = 2) -> tuple[int, int, int, int] | None:
         """Image-pixel box (x0, y0, x1, y1) holding every non-zero displacement."""
-        live = moving(self.d)
-        rows, cols = live.any(axis=1), live.any(axis=0)
-        if not rows.any():
+        cells = self._live_cells()
+        if cells is None:
             return None
-        ys = np.flatnonzero(rows)[[0, -1]]
-        xs = np.flatnonzero(cols)[[0, -1]]
+        cx0, cy0, cx1, cy1 = cells
         u = self.unit
-        x0 = int(max(0, np.floor((xs[0] - 1) * u[0]) - pad))
-        y0 = int(max(0, np.floor((ys[0] - 1) * u[1]) - pad))
-        x1 = int(min(self.size[0], np.ceil((xs[1] + 2) * u[0]) + pad))
-        y1 = int(min(self.size[1], np.ceil((ys[1] + 2) * u[1]) + pad))
+        x0 = int(max(0, np.floor((cx0 - 1) * u[0]) - pad))
+        y0 = int(max(0, np.floor((cy0 - 1) * u[1]) - pad))
+        x1 = int(min(self.size[0], np.ceil((cx1 + 1) * u[0]) + pad))
+        y1 = int(min(self.size[1], np.ceil((cy1 + 1) * u[1]) + pad))
         return x0, y0, x1, y1
 
     def dense(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:

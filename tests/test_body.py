@@ -483,3 +483,58 @@ def test_a_pinch_inside_the_waist_is_held_by_the_torso_and_lands_inside_another(
     assert not any("does not show" in n for n in res.notes), res.notes
     edit = np.abs(small_truth.astype(int) - small.astype(int)).max(axis=2) > 2
     assert psnr(small_truth, res.photo.rgb8(), edit) > psnr(small_truth, small, edit) + 1.0
+
+
+def _drawn_figure():
+    """A standing figure drawn as a mask with its 33 keypoints (no licensed full-body
+    photo is vendored; the ops act on keypoints and mask alone)."""
+    from mirrorppr.body import detect as K
+    from mirrorppr.body.detect import Body
+
+    W, H = 600, 1000
+    kp = np.zeros((33, 2))
+    at = {K.NOSE: (300, 140), K.L_EAR: (270, 140), K.R_EAR: (330, 140),
+          K.L_SHOULDER: (380, 250), K.R_SHOULDER: (220, 250), K.L_ELBOW: (410, 400),
+          K.R_ELBOW: (190, 400), K.L_WRIST: (420, 530), K.R_WRIST: (180, 530),
+          K.L_HIP: (360, 520), K.R_HIP: (240, 520), K.L_KNEE: (380, 720), K.R_KNEE: (220, 720),
+          K.L_ANKLE: (390, 920), K.R_ANKLE: (210, 920)}
+    for i, p in at.items():
+        kp[i] = p
+    mask = np.zeros((H, W), np.uint8)
+    cv2.ellipse(mask, (300, 140), (45, 60), 0, 0, 360, 1, -1)
+    cv2.fillPoly(mask, [np.array([(215, 245), (385, 245), (370, 525), (230, 525)], np.int32)], 1)
+    for a, b, r in ((K.L_SHOULDER, K.L_ELBOW, 28), (K.L_ELBOW, K.L_WRIST, 24), (K.R_SHOULDER, K.R_ELBOW, 28),
+                    (K.R_ELBOW, K.R_WRIST, 24), (K.L_HIP, K.L_KNEE, 45), (K.L_KNEE, K.L_ANKLE, 32),
+                    (K.R_HIP, K.R_KNEE, 45), (K.R_KNEE, K.R_ANKLE, 32), (K.NOSE, K.L_SHOULDER, 30)):
+        cv2.line(mask, tuple(int(v) for v in kp[a]), tuple(int(v) for v in kp[b]), 1, 2 * r)
+    vis = np.zeros(33)
+    vis[list(at)] = 1.0
+    return Body(kp, vis, mask.astype(np.float32), 1.0, (W, H))
+
+
+def test_slim_legs_moves_each_legs_whole_edge_and_slim_arms_the_middle_of_the_arm():
+    """A retoucher's "Slim legs" pulls each leg's outline in along its length, alike near
+    the hip and near the knee; "Slim arms" stays a push at the upper arm's middle."""
+    from mirrorppr.body.parts import PART_INDEX
+    from mirrorppr.ops.base import get_op
+    from mirrorppr.ops.body import _edge, band, displacement, strokes
+
+    sk = Skeleton.of(_drawn_figure())
+    i = PART_INDEX["left thigh"]
+    _, n, _ = sk.axes()
+
+    def inward_push(op, part, s):
+        i = PART_INDEX[part]
+        p = np.array([_edge(sk, part, side, s) for side in (0, 1)])
+        v = displacement(strokes(op, sk, get_op(op).fraction(-100)), p) * band(sk, p)[:, None]
+        # Across the bone, positive towards the bone (slimming), for both edges.
+        return np.array([-(v[0] @ n[i]), v[1] @ n[i]])
+
+    legs = {s: inward_push("leg_thickness", "left thigh", s) for s in (0.2, 0.5, 0.8)}
+    assert all((v > 0.5).all() for v in legs.values()), legs
+    assert np.ptp(np.concatenate(list(legs.values()))) < 0.25 * legs[0.5].mean(), legs
+    arm = {s: inward_push("arm_thickness", "left upper arm", s) for s in (0.1, 0.5, 0.9)}
+    assert (arm[0.5] > 0.5).all() and (arm[0.1] < 0.7 * arm[0.5]).all() and (arm[0.9] < 0.7 * arm[0.5]).all(), arm
+    # The background beside the leg barely moves (the band), far from it not at all.
+    far = np.array([[560.0, 620.0]])
+    assert np.abs(displacement(strokes("leg_thickness", sk, 1.0), far) * band(sk, far)[:, None]).max() < 1e-3

@@ -163,8 +163,9 @@ def ops_field(recipe: Recipe, sk: Skeleton, size: tuple[int, int], keep: np.ndar
     if not sts:
         return Field(d, (W, H))
     # Only cells within reach of a stroke.
-    cells = cells_within(np.min([st.centre - st.radius for st in sts], axis=0),
-                         np.max([st.centre + st.radius for st in sts], axis=0), size, (w, h))
+    reach = [st.reach() for st in sts]
+    cells = cells_within(np.min([lo for lo, _ in reach], axis=0), np.max([hi for _, hi in reach], axis=0),
+                         size, (w, h))
     if cells is None:
         return Field(d, (W, H))
     (x0, y0, x1, y1), pts = cells

@@ -15,7 +15,7 @@ them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -32,13 +32,34 @@ BAND_OUT = 0.08
 @dataclass(frozen=True)
 class BodyStroke:
     """One stroke at fraction 1, photo pixels: ``push`` moves content by ``vector``,
-    ``bloat`` swells it about ``centre`` by ``amount`` (a share of the distance)."""
+    ``bloat`` swells it about ``centre`` by ``amount`` (a share of the distance). With a
+    ``path`` (k, 2) the push is a brush dragged along it: it falls off with the distance
+    to the path, so a limb's whole edge moves alike, as a retoucher slims a leg."""
 
     centre: np.ndarray
     radius: float
     vector: np.ndarray
     amount: float = 0.0
     kind: str = "push"
+    path: np.ndarray | None = None
+
+    def distance(self, pts: np.ndarray) -> np.ndarray:
+        """Photo points' distance to the stroke (its centre, or its path)."""
+        if self.path is None or len(self.path) < 2:
+            rel = pts - self.centre
+            return np.hypot(rel[:, 0], rel[:, 1])
+        out = np.full(len(pts), np.inf)
+        for a, b in zip(self.path[:-1], self.path[1:]):
+            ab = b - a
+            t = np.clip(((pts - a) @ ab) / max(float(ab @ ab), 1e-9), 0.0, 1.0)
+            near = a + t[:, None] * ab[None, :]
+            out = np.minimum(out, np.hypot(pts[:, 0] - near[:, 0], pts[:, 1] - near[:, 1]))
+        return out
+
+    def reach(self) -> tuple[np.ndarray, np.ndarray]:
+        """The corners of the box the stroke moves."""
+        pts = self.centre[None, :] if self.path is None else np.vstack([self.path, self.centre[None, :]])
+        return pts.min(0) - self.radius, pts.max(0) + self.radius
 
 
 #: skeleton -> its strokes at fraction 1 (empty when the parts it needs are not seen).
@@ -54,10 +75,9 @@ def displacement(strokes: list[BodyStroke], pts: np.ndarray) -> np.ndarray:
     """Content displacement (N, 2) of photo points under ``strokes`` (summed)."""
     out = np.zeros((len(pts), 2))
     for st in strokes:
-        rel = pts - st.centre
-        w = _falloff(np.hypot(rel[:, 0], rel[:, 1]) / st.radius)
+        w = _falloff(st.distance(pts) / st.radius)
         if st.kind == "bloat":
-            out += rel * (st.amount * w)[:, None]
+            out += (pts - st.centre) * (st.amount * w)[:, None]
         else:
             out += w[:, None] * st.vector[None, :]
     return out
@@ -179,29 +199,36 @@ def _hips(sk: Skeleton) -> list[BodyStroke]:
     return _torso_band(sk, 1.0, 0.3)
 
 
-def _limb(sk: Skeleton, parts: tuple[str, ...], radius: float) -> list[BodyStroke]:
-    """Both edges of each seen limb part pushed outward at its middle."""
+#: Where along its bone a dragged limb edge is pushed (shares of the bone).
+DRAG_SPAN = np.linspace(0.15, 0.85, 5)
+
+
+def _limb(sk: Skeleton, parts: tuple[str, ...], radius: float, drag: bool) -> list[BodyStroke]:
+    """Both edges of each seen limb part pushed outward: at its middle (a dab), or with
+    ``drag`` along :data:`DRAG_SPAN` of it, as a retoucher slims a whole leg."""
     t, n, _ = sk.axes()
     out = []
     for part in parts:
         if not _seen(sk, part):
             continue
         i = PART_INDEX[part]
+        span = DRAG_SPAN if drag else np.array([0.5])
         for side, sign in ((0, 1.0), (1, -1.0)):
-            out.append(BodyStroke(_edge(sk, part, side, 0.5), radius * sk.unit, n[i] * sign * sk.unit))
+            path = np.array([_edge(sk, part, side, float(s)) for s in span])
+            out.append(BodyStroke(path[len(path) // 2], radius * sk.unit, n[i] * sign * sk.unit, path=path))
     return out
 
 
 def _upper_arms(sk: Skeleton) -> list[BodyStroke]:
-    return _limb(sk, ("left upper arm", "right upper arm"), 0.28)
+    return _limb(sk, ("left upper arm", "right upper arm"), 0.28, drag=False)
 
 
 def _forearms(sk: Skeleton) -> list[BodyStroke]:
-    return _limb(sk, ("left forearm", "right forearm"), 0.24)
+    return _limb(sk, ("left forearm", "right forearm"), 0.24, drag=False)
 
 
 def _legs(sk: Skeleton) -> list[BodyStroke]:
-    return _limb(sk, ("left thigh", "right thigh", "left shin", "right shin"), 0.3)
+    return _limb(sk, ("left thigh", "right thigh", "left shin", "right shin"), 0.3, drag=True)
 
 
 def _leg_length(sk: Skeleton) -> list[BodyStroke]:
@@ -241,7 +268,8 @@ _BODY_OPS: tuple[tuple[str, tuple[str, str], float, StrokeFn, str], ...] = (
     ("arm_thickness", ("Thicken arms", "Slim arms"), 0.04, _upper_arms, "both edges of the upper arms"),
     ("forearm_thickness", ("Thicken forearms", "Slim forearms"), 0.03, _forearms,
      "both edges of the forearms"),
-    ("leg_thickness", ("Thicken legs", "Slim legs"), 0.04, _legs, "both edges of thighs and shins"),
+    ("leg_thickness", ("Thicken legs", "Slim legs"), 0.04, _legs,
+     "both edges of thighs and shins, along their length"),
     ("leg_length", ("Lengthen legs", "Shorten legs"), 0.08, _leg_length, "the feet pushed down the shins"),
     ("head_size", ("Enlarge head", "Shrink head"), 0.08, _head_size,
      "the head swollen or shrunk about the nose"),
@@ -258,7 +286,7 @@ def strokes(name: str, sk: Skeleton, fraction: float) -> list[BodyStroke]:
     """The strokes of body op ``name`` on ``sk`` at a signed fraction (body units)."""
     out = []
     for st in STROKES[name](sk):
-        out.append(BodyStroke(st.centre, st.radius, st.vector * fraction, st.amount * fraction, st.kind))
+        out.append(replace(st, vector=st.vector * fraction, amount=st.amount * fraction))
     return out
 
 

@@ -45,7 +45,7 @@ class BodyStroke:
 
     def distance(self, pts: np.ndarray) -> np.ndarray:
         """Photo points' distance to the stroke (its centre, or its path)."""
-        if self.path is None or len(self.path) < 2:
+        if self.path is None:
             rel = pts - self.centre
             return np.hypot(rel[:, 0], rel[:, 1])
         out = np.full(len(pts), np.inf)
@@ -58,7 +58,7 @@ class BodyStroke:
 
     def reach(self) -> tuple[np.ndarray, np.ndarray]:
         """The corners of the box the stroke moves."""
-        pts = self.centre[None, :] if self.path is None else np.vstack([self.path, self.centre[None, :]])
+        pts = self.centre[None, :] if self.path is None else self.path
         return pts.min(0) - self.radius, pts.max(0) + self.radius
 
 
@@ -212,10 +212,13 @@ def _limb(sk: Skeleton, parts: tuple[str, ...], radius: float, drag: bool) -> li
         if not _seen(sk, part):
             continue
         i = PART_INDEX[part]
-        span = DRAG_SPAN if drag else np.array([0.5])
         for side, sign in ((0, 1.0), (1, -1.0)):
-            path = np.array([_edge(sk, part, side, float(s)) for s in span])
-            out.append(BodyStroke(path[len(path) // 2], radius * sk.unit, n[i] * sign * sk.unit, path=path))
+            push = n[i] * sign * sk.unit
+            if drag:
+                path = np.array([_edge(sk, part, side, float(s)) for s in DRAG_SPAN])
+                out.append(BodyStroke(path[len(path) // 2], radius * sk.unit, push, path=path))
+            else:
+                out.append(BodyStroke(_edge(sk, part, side, 0.5), radius * sk.unit, push))
     return out
 
 

@@ -120,6 +120,8 @@ def test_arm_and_waist_strokes_are_read_back_by_name(template, amount, said):
 def test_a_stroke_is_carried_only_onto_a_part_posed_alike(astronaut, obama):
     from dataclasses import replace
 
+    from mirrorppr.body.motion import posed_otherwise
+
     face_a, body_a = _person(astronaut)
     motion = _measure(astronaut, _shoulder_push(astronaut, body_a, 0.05), face_a, body_a)
     q, face_q, body_q = obama
@@ -130,6 +132,9 @@ def test_a_stroke_is_carried_only_onto_a_part_posed_alike(astronaut, obama):
     turned = BodyMotion(tuple(BodyStroke(tuple(replace(a, pose=a.pose + 90.0) for a in st.anchors))
                               for st in motion.strokes), motion.seen)
     assert carry(turned, sk, size, 512).magnitude().max() == 0.0
+    # ...and the transfer says which parts were left out, not only the field is empty.
+    assert posed_otherwise(motion, sk) == ()
+    assert set(posed_otherwise(turned, sk)) & {"shoulders", "left upper arm", "right upper arm"}
 
 
 def test_a_stroke_at_a_joint_is_shared_by_the_parts_that_meet(obama):
@@ -247,6 +252,11 @@ def test_a_liquify_shoulder_edit_is_read_named_and_carried_to_another_person(sho
     lead = max(op.body.recipe.active(), key=lambda s: abs(s.strength))
     assert lead.op == "shoulder_width" and lead.strength < 0, op.body.recipe.summary()
     assert any("on the body" in n for n in op.notes)
+    # The one-line description leads with what is carried: a body-only edit is not
+    # announced as "no structural retouching found".
+    said = op.describe()
+    assert "body: " in said and "shoulders" in said.lower(), said
+    assert op.choice != "none" or said.startswith("no face retouching found"), said
     # The preset keeps it; the reloaded preset transfers the same way.
     again = Operation.load(op.save(tmp_path / "look.json"))
     assert again.body.recipe.to_list() == op.body.recipe.to_list() and again.body.choice == op.body.choice

@@ -170,6 +170,10 @@ class Operation:
     def describe(self) -> str:
         peak = float(np.hypot(self.flow[..., 0], self.flow[..., 1]).max()) if self.flow.size else 0.0
         body = "" if self.body is None or self.body.choice == "none" else f"; body: {self.body.summary}"
+        if self.choice == "none" and body:
+            # A body-only exemplar: the face's numbers would describe nothing.
+            return (f"no face retouching found{body} (reproduces {self.body.confidence:.0%} of the "
+                    "body's change on the exemplar)")
         how = {"none": "nothing to transfer", "recipe": "transferred as named ops",
                "recipe+residual": "named ops plus the motion they leave",
                "flow": "the measured motion itself", "paper": "the paper's procedure"}[self.choice]

@@ -352,6 +352,19 @@ def measure_body(sk: Skeleton, d: np.ndarray, trust: np.ndarray, where: np.ndarr
     return BodyMotion(tuple(strokes), seen)
 
 
+def posed_otherwise(motion: BodyMotion, sk: Skeleton) -> tuple[str, ...]:
+    """The parts of the strokes that land nowhere on ``sk`` although it shows a part of
+    each (every such part is posed otherwise than on the exemplar), main part first."""
+    out: list[str] = []
+    for st in motion.strokes:
+        if _place(st, sk) is not None or not any(sk.shows(a.part) for a in st.anchors):
+            continue
+        part = max(st.anchors, key=lambda a: a.weight).part
+        if part not in out:
+            out.append(part)
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- carrying
 def carry(motion: BodyMotion, sk: Skeleton, size: tuple[int, int], working: int,
           keep: np.ndarray | None = None) -> Field:

@@ -64,6 +64,7 @@ def body_field(op: Operation, pixels: np.ndarray, face: Face, opts: TransferOpti
     or None when there is none to carry; parts the query does not show are noted."""
     from ..body.detect import find_body
     from ..body.edit import edit_field
+    from ..body.motion import POSE_LIMIT, posed_otherwise
     from ..body.parts import Skeleton
     from ..imageio import Photo
     from ..ops.body import STROKES
@@ -91,6 +92,11 @@ def body_field(op: Operation, pixels: np.ndarray, face: Face, opts: TransferOpti
         unseen = sorted(p for p in edit.motion.energy_by_part() if not sk.shows(p))
         if unseen:
             opts.notes.append(f"the query does not show {', '.join(unseen)}: its motion is not carried")
+        posed = posed_otherwise(edit.motion, sk)
+        if posed:
+            opts.notes.append(f"the query's {' and '.join(posed)} {'is' if len(posed) == 1 else 'are'} posed more "
+                              f"than {POSE_LIMIT:.0f} degrees away from the exemplar's: the brush strokes "
+                              "there are not carried")
     f = edit_field(edit, sk, size, face.points, strength=opts.strength, overrides=sliders)
     if f.is_zero():
         return None

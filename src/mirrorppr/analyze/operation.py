@@ -167,11 +167,16 @@ class Operation:
                 f" (nearest ops: {near})" if len(self.recipe.active()) else "")
         return self.recipe.summary()
 
+    @property
+    def body_only(self) -> bool:
+        """Nothing found on the face, and a body edit carried."""
+        return self.choice == "none" and self.body is not None and self.body.choice != "none"
+
     def describe(self) -> str:
         peak = float(np.hypot(self.flow[..., 0], self.flow[..., 1]).max()) if self.flow.size else 0.0
         body = "" if self.body is None or self.body.choice == "none" else f"; body: {self.body.summary}"
-        if self.choice == "none" and body:
-            # A body-only exemplar: the face's numbers would describe nothing.
+        if self.body_only:
+            # The face's numbers would describe nothing.
             return (f"no face retouching found{body} (reproduces {self.body.confidence:.0%} of the "
                     "body's change on the exemplar)")
         how = {"none": "nothing to transfer", "recipe": "transferred as named ops",

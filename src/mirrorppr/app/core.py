@@ -155,9 +155,8 @@ CHOICE_WORDS = {"none": "nothing (no structural retouching found)", "recipe": "t
 def operation_facts(op: Operation) -> list[tuple[str, str]]:
     """What the page says about an operation, as (label, value) rows."""
     peak = float(np.hypot(op.flow[..., 0], op.flow[..., 1]).max(initial=0.0))
-    body_only = op.choice == "none" and op.body is not None and op.body.choice != "none"
-    return [("found", "no face retouching (the body's is below)" if body_only else op.summary),
-            ("auto transfers it as", "the body edit alone" if body_only else CHOICE_WORDS.get(op.choice, op.choice)),
+    return [("found", "no face retouching (the body's is below)" if op.body_only else op.summary),
+            ("auto transfers it as", "the body edit alone" if op.body_only else CHOICE_WORDS.get(op.choice, op.choice)),
             ("made as", "the paper's simulator (LLW procedure)" if op.provenance.kind == "paper"
              else "a clean warp (liquify-like)"),
             ("reproduces of the exemplar's change", f"{op.confidence:.0%}"),
